@@ -1,0 +1,49 @@
+# The two commands that matter: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# The servers' addresses and credentials, for every recipe that needs them.
+ENV_VARS = eval "$$(python3 dev/env.py vars)"
+
+include dev/env.mk
+
+.PHONY: venv lint crds test test-unit test-integration test-e2e demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+	MYPYPATH=operator $(BIN)/mypy
+	$(BIN)/lint-imports
+
+# crds/ carries exactly what `datarch crd` prints; a unit test fails when it differs.
+crds: venv
+	$(BIN)/datarch crd > crds/datarch.io_dataarchitectureclaims.yaml
+
+test: venv env lint
+	$(ENV_VARS) && $(BIN)/pytest tests
+
+test-unit: venv
+	$(BIN)/pytest tests/unit
+
+test-integration: venv env
+	$(ENV_VARS) && $(BIN)/pytest tests/integration
+
+test-e2e: venv env
+	$(ENV_VARS) && $(BIN)/pytest tests/e2e
+
+demo: venv env
+	$(ENV_VARS) && $(BIN)/python dev/demo.py
+
+bench: venv env
+	$(ENV_VARS) && for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

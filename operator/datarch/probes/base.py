@@ -1,0 +1,108 @@
+"""What every probe shares: the resolved Target it reads and the ClientPool that reuses clients.
+
+No driver is imported here; each probe module owns its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+
+from datarch.claims import Store
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One store as a probe reads it: the claim's expectations plus resolved credentials.
+
+    `secret` is the value of the store's secretRef key (a DSN, URI, URL or NATS
+    creds file, by kind); `url` is the non-secret address from the claim.
+    """
+
+    store: Store
+    timeout: float
+    url: str | None = None
+    secret: SecretStr | None = None
+    secret_key: str | None = None  # which key of the Secret `secret` came from
+    access_key: SecretStr | None = None  # s3 only
+    secret_access_key: SecretStr | None = None  # s3 only
+
+    @property
+    def pool_key(self) -> str:
+        """Identifies endpoint + credentials without holding them in clear."""
+        digest = hashlib.sha256()
+        for part in (
+            self.store.kind,
+            self.url or "",
+            self.store.connection.endpoint if self.store.connection else "",
+            self.secret.get_secret_value() if self.secret else "",
+            self.access_key.get_secret_value() if self.access_key else "",
+            self.secret_access_key.get_secret_value() if self.secret_access_key else "",
+        ):
+            digest.update(part.encode() + b"\0")
+        return f"{self.store.kind}:{digest.hexdigest()[:24]}"
+
+
+class ClientPool:
+    """Driver clients keyed by endpoint + credentials, reused across claims and passes.
+
+    A rotated password changes the key, so the next pass opens a new client;
+    the old one is closed when `prune` sees it unused.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._used: set[str] = set()
+        self.opened = 0  # clients ever opened, reported by the operator benchmark
+
+    async def get(
+        self,
+        key: str,
+        open_client: Callable[[], Awaitable[T]],
+        close_client: Callable[[T], Awaitable[None]],
+    ) -> T:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            self._used.add(key)
+            if key in self._clients:
+                client: T = self._clients[key][0]
+                return client
+            client = await open_client()
+            self.opened += 1
+            self._clients[key] = (client, close_client)
+            return client
+
+    async def discard(self, key: str) -> None:
+        """Drop a client that failed, so the next pass reconnects."""
+        entry = self._clients.pop(key, None)
+        if entry is not None:
+            await _close_quietly(entry)
+
+    async def prune(self) -> None:
+        """Close clients no pass used since the last prune."""
+        for key in [k for k in self._clients if k not in self._used]:
+            await self.discard(key)
+        self._used.clear()
+
+    async def close(self) -> None:
+        for key in list(self._clients):
+            await self.discard(key)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
+async def _close_quietly(entry: tuple[Any, Callable[[Any], Awaitable[None]]]) -> None:
+    client, close_client = entry
+    try:
+        await close_client(client)
+    except Exception:  # a broken client may fail to close; it is dropped either way
+        pass

@@ -1,0 +1,1 @@
+"""Reporting: verdicts as status, Events, metrics and CLI output; the only place that formats them."""

@@ -1,0 +1,220 @@
+"""One verification pass of one claim: resolve credentials, probe every store concurrently
+with its timeout, compare, and return a Verdict. Shared by the CLI and the operator.
+
+It never raises for a store: an unreadable store becomes a StoreResult with a
+reason, so "could not check" is carried to the end and never reads as "fine".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from datarch.backups import BackupResult
+from datarch.claims import ClaimSpec, Store, StoreKind
+from datarch.comparison.mongodb import compare_mongodb
+from datarch.comparison.nats import compare_nats
+from datarch.comparison.postgres import compare_postgres
+from datarch.comparison.redis import compare_redis
+from datarch.comparison.s3 import compare_s3
+from datarch.comparison.versions import compare_version
+from datarch.errors import AccessDenied, SecretUnavailable, StoreError, StoreTimeout, StoreUnreachable
+from datarch.findings import Finding, FindingKind, Severity, apply_overrides, sort_findings
+from datarch.observations import Observation
+from datarch.probes import mongodb, nats, postgres, redis, s3
+from datarch.probes.base import ClientPool, Target
+from datarch.secrets import S3_SECRET_KEY, SecretResolver, secret_key
+
+Probe = Callable[[Target, ClientPool | None], Awaitable[Any]]
+Comparer = Callable[[Store, Any], list[Finding]]
+
+PROBES: dict[StoreKind, Probe] = {
+    "postgres": postgres.observe,
+    "mongodb": mongodb.observe,
+    "nats": nats.observe,
+    "s3": s3.observe,
+    "redis": redis.observe,
+}
+COMPARERS: dict[StoreKind, Comparer] = {
+    "postgres": compare_postgres,
+    "mongodb": compare_mongodb,
+    "nats": compare_nats,
+    "s3": compare_s3,
+    "redis": compare_redis,
+}
+
+# Reasons a store result carries when it could not be read (see reporting.status for conditions).
+REASON_SECRET_UNAVAILABLE = "SecretUnavailable"
+REASON_INTERNAL_ERROR = "InternalError"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """What one store gave in one pass: findings when it could be read, a reason when not."""
+
+    name: str
+    kind: StoreKind
+    reachable: bool
+    findings: tuple[Finding, ...] = ()
+    version: str | None = None
+    observed_at: datetime | None = None
+    error_reason: str | None = None  # CamelCase, set when the store could not be checked
+    message: str = ""
+    observation: Observation | None = field(default=None, compare=False, repr=False)
+    duration_seconds: float = 0.0
+
+    @property
+    def checked(self) -> bool:
+        """Checked means compared: an absent store that is not there counts as checked."""
+        return self.error_reason is None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The result of one verification pass of one claim."""
+
+    stores: tuple[StoreResult, ...]
+    backups: tuple[BackupResult, ...] = ()
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    duration_seconds: float = 0.0
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sort_findings(f for store in self.stores for f in store.findings)
+
+    @property
+    def complete(self) -> bool:
+        """Every store was read (or proved absent)."""
+        return all(store.checked for store in self.stores)
+
+    @property
+    def conforming(self) -> bool | None:
+        """True: no findings; False: findings; None: some store could not be checked."""
+        if self.findings:
+            return False
+        return True if self.complete else None
+
+    @property
+    def result(self) -> str:
+        """ok | findings | error, for the verifications counter and the CLI's exit code."""
+        if not self.complete:
+            return "error"
+        return "findings" if self.findings else "ok"
+
+
+async def resolve_target(store: Store, timeout: float, secrets: SecretResolver) -> Target:
+    connection = store.connection
+    url = connection.url if connection else None
+    if connection is None or connection.secret_ref is None:
+        return Target(store=store, timeout=timeout, url=url)
+    ref = connection.secret_ref
+    if store.kind == "s3":
+        access_key = await secrets.read(ref.name, ref.key or "accessKey")
+        secret_access_key = await secrets.read(ref.name, S3_SECRET_KEY)
+        return Target(store, timeout, url=url, access_key=access_key, secret_access_key=secret_access_key)
+    key = secret_key(ref, store.kind)
+    return Target(store, timeout, url=url, secret=await secrets.read(ref.name, key), secret_key=key)
+
+
+async def verify_store(
+    store: Store,
+    timeout: float,
+    secrets: SecretResolver,
+    clients: ClientPool | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> StoreResult:
+    """Probe and compare one store; every failure becomes a StoreResult with a reason."""
+    started = time.perf_counter()
+    result = await _verify_store(store, timeout, secrets, clients, now)
+    return replace(result, duration_seconds=time.perf_counter() - started)
+
+
+async def _verify_store(
+    store: Store,
+    timeout: float,
+    secrets: SecretResolver,
+    clients: ClientPool | None,
+    now: Callable[[], datetime],
+) -> StoreResult:
+    base = StoreResult(name=store.name, kind=store.kind, reachable=False)
+    try:
+        target = await resolve_target(store, timeout, secrets)
+    except SecretUnavailable as error:
+        return replace(base, error_reason=REASON_SECRET_UNAVAILABLE, message=str(error))
+    try:
+        observed = await asyncio.wait_for(PROBES[store.kind](target, clients), timeout)
+    except TimeoutError:
+        error = StoreTimeout(f"while reading {store.kind} store {store.name}: no answer within {timeout:g}s")
+        return await _unreadable(base, store, error, clients, target)
+    except StoreError as error:
+        return await _unreadable(base, store, error, clients, target)
+    except Exception as error:  # a probe bug must not pass for a healthy store
+        return replace(
+            base,
+            error_reason=REASON_INTERNAL_ERROR,
+            message=f"while reading {store.kind} store {store.name}: {type(error).__name__}: {error}",
+        )
+    version = getattr(observed, "version", None)
+    observed_at = now()
+    if store.absent:
+        finding = Finding(
+            "", FindingKind.UNEXPECTED, Severity.CRITICAL, "absent", f"reachable, version {version}",
+            f"documented as absent, but a {store.kind} server answered (version {version})",
+        )
+        findings = [finding]
+    else:
+        findings = compare_version(store.version, version) + COMPARERS[store.kind](store, observed)
+    findings = apply_overrides(findings, store.overrides())
+    prefixed = tuple(
+        replace(f, path=f"{store.name}/{f.path}" if f.path else store.name) for f in sort_findings(findings)
+    )
+    return replace(
+        base, reachable=True, findings=prefixed, version=version, observed_at=observed_at,
+        observation=observed,
+    )
+
+
+async def _unreadable(
+    base: StoreResult, store: Store, error: StoreError, clients: ClientPool | None, target: Target
+) -> StoreResult:
+    if clients is not None:
+        await clients.discard(target.pool_key)  # a failed client is never reused
+    if store.absent:
+        if isinstance(error, StoreUnreachable) and not isinstance(error, StoreTimeout):
+            # The docs say nothing is there, and nothing answered: the documented state.
+            return replace(base, message=f"absent as documented ({error})")
+        if isinstance(error, AccessDenied):
+            # Refusing credentials takes a server: something is there.
+            finding = Finding(
+                store.name, FindingKind.UNEXPECTED, Severity.CRITICAL, "absent", "answered",
+                f"documented as absent, but a {store.kind} server answered ({error})",
+            )
+            return replace(base, reachable=True, findings=(finding,))
+    return replace(base, error_reason=error.reason, message=str(error))
+
+
+async def verify(
+    spec: ClaimSpec,
+    secrets: SecretResolver,
+    clients: ClientPool | None = None,
+    backups: Callable[[ClaimSpec, Sequence[StoreResult]], Awaitable[Sequence[BackupResult]]] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Verdict:
+    """One pass over every store of a claim, concurrently, each within the claim's timeout."""
+    started_at = now()
+    started = time.perf_counter()
+    timeout = spec.timeout_seconds
+    results = await asyncio.gather(
+        *(verify_store(store, timeout, secrets, clients, now) for store in spec.stores)
+    )
+    backup_results = tuple(await backups(spec, results)) if backups and spec.backups else ()
+    return Verdict(
+        stores=tuple(results),
+        backups=backup_results,
+        started_at=started_at,
+        duration_seconds=time.perf_counter() - started,
+    )
