@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 from datarch.durations import DURATION_PATTERN, parse_duration
 from datarch.errors import ClaimInvalid
@@ -126,7 +127,8 @@ ReferentialAction = Literal["cascade", "restrict", "no action", "set null", "set
 class PgColumn(Model):
     name: Name = Field(description="Column name, following PostgreSQL's case rules.")
     type: str | None = Field(
-        default=None, description="Type as written in DDL, e.g. `varchar(255)`, `timestamptz`, `int[]`."
+        default=None,
+        description="Type as written in DDL, e.g. `varchar(255)`, `timestamptz`, `int[]`.",
     )
     nullable: bool | None = Field(default=None, description="Whether NULL is allowed.")
     default: str | None = Field(default=None, description="Default expression, e.g. `now()`.")
@@ -155,10 +157,14 @@ class PgForeignKey(Model):
 
 
 class PgIndex(Model):
-    name: str | None = Field(default=None, description="Index name; matched by columns when omitted.")
+    name: str | None = Field(
+        default=None, description="Index name; matched by columns when omitted."
+    )
     columns: list[str] = Field(description="Columns or expressions, in order.")
     unique: bool | None = Field(default=None, description="Whether the index is unique.")
-    method: str | None = Field(default=None, description="Access method: btree, hash, gin, gist, brin.")
+    method: str | None = Field(
+        default=None, description="Access method: btree, hash, gin, gist, brin."
+    )
     where: str | None = Field(default=None, description="Predicate of a partial index.")
 
 
@@ -175,10 +181,16 @@ class PgPartitioning(Model):
 class PgTable(Model):
     name: Name = Field(description="Table name.")
     columns: list[PgColumn] | None = Field(default=None, description="Documented columns.")
-    primary_key: list[str] | None = Field(default=None, description="Primary key columns, in order.")
-    uniques: list[list[str]] | None = Field(default=None, description="Unique constraints, by columns.")
+    primary_key: list[str] | None = Field(
+        default=None, description="Primary key columns, in order."
+    )
+    uniques: list[list[str]] | None = Field(
+        default=None, description="Unique constraints, by columns."
+    )
     foreign_keys: list[PgForeignKey] | None = Field(default=None, description="Foreign keys.")
-    indexes: list[PgIndex] | None = Field(default=None, description="Indexes, beyond PK and uniques.")
+    indexes: list[PgIndex] | None = Field(
+        default=None, description="Indexes, beyond PK and uniques."
+    )
     checks: list[PgCheck] | None = Field(default=None, description="Check constraints.")
     partitioning: PgPartitioning | None = Field(
         default=None, description="Set when the table is partitioned."
@@ -199,8 +211,23 @@ class PgMigrations(Model):
         default=None, description="Identifier of the latest migration the docs say is applied."
     )
     schema_: str | None = Field(
-        default=None, alias="schema", description="Schema of the history table, when not the tool's default."
+        default=None,
+        alias="schema",
+        description="Schema of the history table, when not the tool's default.",
     )
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def pg_identifier(text: str) -> str:
+    """A claim's identifier as PostgreSQL reads it: `"Quoted"` keeps its case, unquoted folds.
+
+    Like the server, only ASCII letters fold; `""` inside quotes is one `"`.
+    """
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    return text.translate(_ASCII_LOWER)
 
 
 class PostgresExpectations(Model):
@@ -268,11 +295,15 @@ class MongoExpectations(Model):
 
 
 class ConsumerLag(Model):
-    max_pending: int | None = Field(default=None, ge=0, description="Most unconsumed messages allowed.")
+    max_pending: int | None = Field(
+        default=None, ge=0, description="Most unconsumed messages allowed."
+    )
     max_ack_pending: int | None = Field(
         default=None, ge=0, description="Most delivered-but-unacknowledged messages allowed."
     )
-    max_redelivered: int | None = Field(default=None, ge=0, description="Most redelivered messages allowed.")
+    max_redelivered: int | None = Field(
+        default=None, ge=0, description="Most redelivered messages allowed."
+    )
     max_oldest_unacked_age: Duration | None = Field(
         default=None, description="Oldest unacknowledged message may be at most this old."
     )
@@ -282,7 +313,8 @@ class NatsConsumer(Model):
     name: Name = Field(description="Durable consumer name.")
     ack_policy: Literal["explicit", "none", "all"] | None = Field(default=None)
     deliver_policy: (
-        Literal["all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject"] | None
+        Literal["all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject"]
+        | None
     ) = Field(default=None)
     filter_subjects: list[str] | None = Field(default=None, description="Filter subject(s).")
     max_deliver: int | None = Field(default=None)
@@ -372,14 +404,18 @@ class S3Expectations(Model):
 class RedisPersistence(Model):
     aof: bool | None = Field(default=None, description="appendonly on or off.")
     rdb: bool | None = Field(default=None, description="Whether any RDB save rule is set.")
-    save: str | None = Field(default=None, description="The exact RDB save rules, e.g. `3600 1 300 100`.")
+    save: str | None = Field(
+        default=None, description="The exact RDB save rules, e.g. `3600 1 300 100`."
+    )
 
 
 class RedisKeyPattern(Model):
     pattern: str = Field(description="SCAN MATCH pattern, e.g. `session:*`.")
     ttl_required: bool | None = Field(default=None, description="Every matching key must expire.")
     max_ttl: Duration | None = Field(default=None, description="No matching key may live longer.")
-    sample_size: int = Field(default=10_000, ge=1, description="Most keys scanned for this pattern.")
+    sample_size: int = Field(
+        default=10_000, ge=1, description="Most keys scanned for this pattern."
+    )
 
 
 class RedisExpectations(Model):
@@ -394,7 +430,7 @@ class RedisExpectations(Model):
 # --- stores and backups -------------------------------------------------------
 
 
-_KIND_BLOCK_RULES = [
+_KIND_BLOCK_RULES: list[JsonDict] = [
     {
         "rule": f"self.kind == '{kind}' || !has(self.{kind})",
         "message": f"{kind} is only allowed when kind is {kind}",
@@ -402,7 +438,7 @@ _KIND_BLOCK_RULES = [
     }
     for kind in STORE_KINDS
 ]
-_ABSENT_RULE = {
+_ABSENT_RULE: JsonDict = {
     "rule": "!has(self.absent) || !self.absent || ("
     + " && ".join(f"!has(self.{kind})" for kind in STORE_KINDS)
     + " && !has(self.version) && (!has(self.strict) || !self.strict))",
@@ -425,10 +461,13 @@ class Store(Model):
         default=False, description="Objects that exist but are not documented are findings."
     )
     scope: list[str] = Field(
-        default_factory=list, description="Globs limiting what strict mode counts (e.g. [\"THE0_*\"])."
+        default_factory=list,
+        description='Globs limiting what strict mode counts (e.g. ["THE0_*"]).',
     )
     version: str | None = Field(default=None, description="Server version constraint, e.g. `>=15`.")
-    absent: bool = Field(default=False, description="The docs say this store does not exist: verify that.")
+    absent: bool = Field(
+        default=False, description="The docs say this store does not exist: verify that."
+    )
     severity_overrides: list[SeverityOverrideSpec] | None = Field(
         default=None, description="Per-store severities for findings whose path matches a glob."
     )
@@ -446,7 +485,9 @@ class Store(Model):
         if self.absent and (
             self.version is not None or self.strict or getattr(self, self.kind) is not None
         ):
-            raise ValueError("absent: true excludes expectations (version, strict and the kind's block)")
+            raise ValueError(
+                "absent: true excludes expectations (version, strict and the kind's block)"
+            )
         return self
 
     def overrides(self) -> list[SeverityOverride]:
@@ -462,7 +503,9 @@ class BackupArtifact(Model):
     store: Name = Field(description="An s3 store of this claim.")
     bucket: Name = Field(description="Bucket holding the artifacts.")
     prefix: str = Field(default="", description="Key prefix of the artifacts.")
-    min_size_bytes: int | None = Field(default=None, ge=0, description="Smallest acceptable artifact.")
+    min_size_bytes: int | None = Field(
+        default=None, ge=0, description="Smallest acceptable artifact."
+    )
 
 
 class Backup(Model):
@@ -477,7 +520,7 @@ class Backup(Model):
     artifact: BackupArtifact | None = Field(default=None, description="Optional artifact check.")
 
 
-_SPEC_RULES = [
+_SPEC_RULES: list[JsonDict] = [
     {
         "rule": "self.stores.all(s, self.stores.exists_one(t, t.name == s.name))",
         "message": "store names must be unique",
@@ -503,7 +546,7 @@ _SPEC_RULES = [
 
 
 class ClaimSpec(Model):
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})  # type: ignore[dict-item]
 
     interval: TopDuration = Field(default="5m", description="Verification period.")
     timeout: TopDuration = Field(default="30s", description="Time allowed for each store.")
@@ -529,7 +572,9 @@ class ClaimSpec(Model):
         backup_names = [b.name for b in self.backups]
         for backup in self.backups:
             if backup.store not in kinds:
-                raise ValueError(f"backup {backup.name}: store {backup.store!r} is not a store of this claim")
+                raise ValueError(
+                    f"backup {backup.name}: store {backup.store!r} is not a store of this claim"
+                )
             if backup.artifact and kinds.get(backup.artifact.store) != "s3":
                 raise ValueError(
                     f"backup {backup.name}: artifact store {backup.artifact.store!r} is not an s3 store"
@@ -641,19 +686,23 @@ def _load_yaml(text: str) -> Any:
         import yaml  # noqa: PLC0415
 
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return ryaml.loads(text)
+    return ryaml.loads(text)  # type: ignore[attr-defined]
 
 
 def parse_claim(document: Any, source: str = "claim") -> Claim:
     """Validate a parsed document; ClaimInvalid names every offending field."""
     if not isinstance(document, dict):
-        raise ClaimInvalid(f"while reading {source}: expected a mapping, got {type(document).__name__}")
+        raise ClaimInvalid(
+            f"while reading {source}: expected a mapping, got {type(document).__name__}"
+        )
     if document.get("kind", KIND) != KIND:
         raise ClaimInvalid(f"while reading {source}: kind is {document.get('kind')!r}, not {KIND}")
     try:
         return Claim.model_validate(document)
     except ValidationError as error:
-        raise ClaimInvalid(f"while validating {source}: {format_validation_error(error)}") from error
+        raise ClaimInvalid(
+            f"while validating {source}: {format_validation_error(error)}"
+        ) from error
 
 
 def load_claim(path: Path) -> Claim:

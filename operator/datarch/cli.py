@@ -29,13 +29,28 @@ def main() -> None:
 
 
 @main.command("verify")
-@click.option("-f", "--file", "claim_file", required=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="The claim (YAML).")
-@click.option("-o", "--output", type=click.Choice(["text", "json", "junit"]), default="text",
-              show_default=True, help="Report format.")
-@click.option("--secrets-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="DIR/<secret>/<key> files, laid out like a mounted Secret. "
-              "Default: DATARCH_SECRET_<SECRET>_<KEY> environment variables.")
+@click.option(
+    "-f",
+    "--file",
+    "claim_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The claim (YAML).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "junit"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "--secrets-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="DIR/<secret>/<key> files, laid out like a mounted Secret. "
+    "Default: DATARCH_SECRET_<SECRET>_<KEY> environment variables.",
+)
 def verify_command(claim_file: Path, output: str, secrets_dir: Path | None) -> None:
     """Verify a claim once against the live stores."""
     # Imported here so `datarch crd` and `--version` load no store driver.
@@ -53,9 +68,14 @@ def verify_command(claim_file: Path, output: str, secrets_dir: Path | None) -> N
     click.echo(render(claim, verdict), nl=False)
     for store in verdict.stores:
         if not store.checked:
-            click.echo(f"datarch: store {store.name} ({store.kind}) not checked: "
-                       f"{store.error_reason}: {store.message}", err=True)
-    sys.exit({"ok": EXIT_CONFORMING, "findings": EXIT_FINDINGS}.get(verdict.result, EXIT_INCOMPLETE))
+            click.echo(
+                f"datarch: store {store.name} ({store.kind}) not checked: "
+                f"{store.error_reason}: {store.message}",
+                err=True,
+            )
+    sys.exit(
+        {"ok": EXIT_CONFORMING, "findings": EXIT_FINDINGS}.get(verdict.result, EXIT_INCOMPLETE)
+    )
 
 
 @main.command("crd")
@@ -65,8 +85,12 @@ def crd_command() -> None:
 
 
 @main.command("operator")
-@click.option("--namespace", "namespaces", multiple=True,
-              help="Watch this namespace (repeatable). Default: all namespaces.")
+@click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="Watch this namespace (repeatable). Default: all namespaces.",
+)
 @click.option("--metrics-port", default=8080, show_default=True, type=int)
 @click.option("--health-port", default=8081, show_default=True, type=int)
 def operator_command(namespaces: tuple[str, ...], metrics_port: int, health_port: int) -> None:

@@ -21,12 +21,24 @@ from datarch.claims import (
 )
 
 PRINTER_COLUMNS = [
-    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    },
     {"name": "Findings", "type": "integer", "jsonPath": ".status.summary.findings"},
-    {"name": "Stores", "type": "string", "jsonPath": ".status.summary.stores",
-     "description": "Stores reachable of total"},
-    {"name": "Backups", "type": "string", "jsonPath": ".status.summary.backups",
-     "description": "Backups fresh of total"},
+    {
+        "name": "Stores",
+        "type": "string",
+        "jsonPath": ".status.summary.stores",
+        "description": "Stores reachable of total",
+    },
+    {
+        "name": "Backups",
+        "type": "string",
+        "jsonPath": ".status.summary.backups",
+        "description": "Backups fresh of total",
+    },
     {"name": "Last Verified", "type": "date", "jsonPath": ".status.lastVerifiedAt"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]

@@ -82,14 +82,14 @@ def apply_overrides(
     """The first matching override wins, so a claim lists specific globs before broad ones."""
     if not overrides:
         return list(findings)
-    result = []
-    for finding in findings:
-        for override in overrides:
-            if fnmatch.fnmatchcase(finding.path, override.path):
-                finding = replace(finding, severity=override.severity)
-                break
-        result.append(finding)
-    return result
+    return [_overridden(finding, overrides) for finding in findings]
+
+
+def _overridden(finding: Finding, overrides: Sequence[SeverityOverride]) -> Finding:
+    for override in overrides:
+        if fnmatch.fnmatchcase(finding.path, override.path):
+            return replace(finding, severity=override.severity)
+    return finding
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

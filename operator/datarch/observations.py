@@ -64,11 +64,24 @@ class PgTableObs:
 
 @dataclass(frozen=True, slots=True)
 class PgMigrationHistory:
+    """A migration tool's history table as read; what each identifier is depends on the tool.
+
+    `applied` holds one identifier per applied migration, in migration order:
+    drizzle: `created_at` (the journal entry's `when`, ms), in that order;
+    flyway: `version` of each successful versioned migration, by version;
+    golang-migrate: the one current `version`; alembic: the current head(s);
+    prisma: `migration_name`; liquibase: the changeset `id`; both in the order applied.
+    `aliases[i]` are other names of `applied[i]`: drizzle's `hash`, flyway's `script`,
+    liquibase's `filename::id::author` and `tag`.
+    """
+
     tool: str
-    table: str  # "schema.table" that was read
+    table: str  # "schema.table" that was read (or looked for)
     found: bool
-    applied: tuple[str, ...] = ()  # identifiers, in the order applied
-    failed: tuple[str, ...] = ()  # failed or rolled-back entries
+    applied: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, ...], ...] = ()
+    failed: tuple[str, ...] = ()  # failed entries not since resolved
+    rolled_back: tuple[str, ...] = ()  # prisma entries marked rolled back (resolved failures)
     dirty: bool = False  # golang-migrate's dirty flag
 
 

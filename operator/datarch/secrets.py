@@ -41,7 +41,9 @@ def environment_name(secret: str, key: str) -> str:
 class LocalSecrets:
     """Outside a cluster: DIR/<secret>/<key> when a directory is given, else the environment."""
 
-    def __init__(self, directory: Path | None = None, environ: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, directory: Path | None = None, environ: dict[str, str] | None = None
+    ) -> None:
         self._directory = directory
         self._environ = environ if environ is not None else dict(os.environ)
 

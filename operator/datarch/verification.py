@@ -22,7 +22,13 @@ from datarch.comparison.postgres import compare_postgres
 from datarch.comparison.redis import compare_redis
 from datarch.comparison.s3 import compare_s3
 from datarch.comparison.versions import compare_version
-from datarch.errors import AccessDenied, SecretUnavailable, StoreError, StoreTimeout, StoreUnreachable
+from datarch.errors import (
+    AccessDenied,
+    SecretUnavailable,
+    StoreError,
+    StoreTimeout,
+    StoreUnreachable,
+)
 from datarch.findings import Finding, FindingKind, Severity, apply_overrides, sort_findings
 from datarch.observations import Observation
 from datarch.probes import mongodb, nats, postgres, redis, s3
@@ -115,7 +121,9 @@ async def resolve_target(store: Store, timeout: float, secrets: SecretResolver) 
     if store.kind == "s3":
         access_key = await secrets.read(ref.name, ref.key or "accessKey")
         secret_access_key = await secrets.read(ref.name, S3_SECRET_KEY)
-        return Target(store, timeout, url=url, access_key=access_key, secret_access_key=secret_access_key)
+        return Target(
+            store, timeout, url=url, access_key=access_key, secret_access_key=secret_access_key
+        )
     key = secret_key(ref, store.kind)
     return Target(store, timeout, url=url, secret=await secrets.read(ref.name, key), secret_key=key)
 
@@ -148,7 +156,9 @@ async def _verify_store(
     try:
         observed = await asyncio.wait_for(PROBES[store.kind](target, clients), timeout)
     except TimeoutError:
-        error = StoreTimeout(f"while reading {store.kind} store {store.name}: no answer within {timeout:g}s")
+        error = StoreTimeout(
+            f"while reading {store.kind} store {store.name}: no answer within {timeout:g}s"
+        )
         return await _unreadable(base, store, error, clients, target)
     except StoreError as error:
         return await _unreadable(base, store, error, clients, target)
@@ -162,7 +172,11 @@ async def _verify_store(
     observed_at = now()
     if store.absent:
         finding = Finding(
-            "", FindingKind.UNEXPECTED, Severity.CRITICAL, "absent", f"reachable, version {version}",
+            "",
+            FindingKind.UNEXPECTED,
+            Severity.CRITICAL,
+            "absent",
+            f"reachable, version {version}",
             f"documented as absent, but a {store.kind} server answered (version {version})",
         )
         findings = [finding]
@@ -170,10 +184,15 @@ async def _verify_store(
         findings = compare_version(store.version, version) + COMPARERS[store.kind](store, observed)
     findings = apply_overrides(findings, store.overrides())
     prefixed = tuple(
-        replace(f, path=f"{store.name}/{f.path}" if f.path else store.name) for f in sort_findings(findings)
+        replace(f, path=f"{store.name}/{f.path}" if f.path else store.name)
+        for f in sort_findings(findings)
     )
     return replace(
-        base, reachable=True, findings=prefixed, version=version, observed_at=observed_at,
+        base,
+        reachable=True,
+        findings=prefixed,
+        version=version,
+        observed_at=observed_at,
         observation=observed,
     )
 
@@ -190,7 +209,11 @@ async def _unreadable(
         if isinstance(error, AccessDenied):
             # Refusing credentials takes a server: something is there.
             finding = Finding(
-                store.name, FindingKind.UNEXPECTED, Severity.CRITICAL, "absent", "answered",
+                store.name,
+                FindingKind.UNEXPECTED,
+                Severity.CRITICAL,
+                "absent",
+                "answered",
                 f"documented as absent, but a {store.kind} server answered ({error})",
             )
             return replace(base, reachable=True, findings=(finding,))
@@ -201,7 +224,8 @@ async def verify(
     spec: ClaimSpec,
     secrets: SecretResolver,
     clients: ClientPool | None = None,
-    backups: Callable[[ClaimSpec, Sequence[StoreResult]], Awaitable[Sequence[BackupResult]]] | None = None,
+    backups: Callable[[ClaimSpec, Sequence[StoreResult]], Awaitable[Sequence[BackupResult]]]
+    | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Verdict:
     """One pass over every store of a claim, concurrently, each within the claim's timeout."""

@@ -47,15 +47,40 @@ def claims_crd(kube_api: client.ApiClient) -> None:
 VALID: dict[str, Any] = {
     "interval": "5m",
     "stores": [
-        {"name": "main", "kind": "postgres", "connection": {"secretRef": {"name": "pg", "key": "dsn"}},
-         "postgres": {"schemas": [{"name": "public", "tables": [{"name": "users"}]}]}},
-        {"name": "events", "kind": "nats", "nats": {"streams": [{"name": "EVENTS", "maxAge": "168h",
-         "consumers": [{"name": "worker", "lag": {"maxPending": 10}}]}]}},
-        {"name": "objects", "kind": "s3", "s3": {"buckets": [{"name": "uploads", "versioning": "enabled"}]}},
+        {
+            "name": "main",
+            "kind": "postgres",
+            "connection": {"secretRef": {"name": "pg", "key": "dsn"}},
+            "postgres": {"schemas": [{"name": "public", "tables": [{"name": "users"}]}]},
+        },
+        {
+            "name": "events",
+            "kind": "nats",
+            "nats": {
+                "streams": [
+                    {
+                        "name": "EVENTS",
+                        "maxAge": "168h",
+                        "consumers": [{"name": "worker", "lag": {"maxPending": 10}}],
+                    }
+                ]
+            },
+        },
+        {
+            "name": "objects",
+            "kind": "s3",
+            "s3": {"buckets": [{"name": "uploads", "versioning": "enabled"}]},
+        },
         {"name": "cache", "kind": "redis", "absent": True},
     ],
-    "backups": [{"name": "nightly", "store": "main", "cronJob": {"name": "pg-backup"},
-                 "artifact": {"store": "objects", "bucket": "backups"}}],
+    "backups": [
+        {
+            "name": "nightly",
+            "store": "main",
+            "cronJob": {"name": "pg-backup"},
+            "artifact": {"store": "objects", "bucket": "backups"},
+        }
+    ],
 }
 
 
@@ -77,24 +102,39 @@ INVALID = [
     (_mutated(["stores"], []), "spec.stores"),
     (_mutated(["stores", 0, "kind"], "oracle"), "spec.stores[0].kind"),
     (_mutated(["interval"], "5 minutes"), "spec.interval"),
-    (_mutated(["stores", 1, "nats", "streams", 0, "maxAge"], "a week"), "spec.stores[1].nats.streams[0].maxAge"),
+    (
+        _mutated(["stores", 1, "nats", "streams", 0, "maxAge"], "a week"),
+        "spec.stores[1].nats.streams[0].maxAge",
+    ),
     (_mutated(["stores", 1, "name"], "main"), "store names must be unique"),
     (_mutated(["backups", 0, "store"], "elsewhere"), "spec.backups"),
-    (_mutated(["backups", 0, "artifact", "store"], "main"), "artifact's store must name an s3 store"),
+    (
+        _mutated(["backups", 0, "artifact", "store"], "main"),
+        "artifact's store must name an s3 store",
+    ),
     (_mutated(["stores", 3, "postgres"], {}), "spec.stores[3].postgres"),
     (_mutated(["stores", 3, "version"], ">=7"), "spec.stores[3].absent"),
     (_mutated(["stores", 0, "colour"], "blue"), "spec.stores[0].colour"),
     (_mutated(["stores", 0, "name"], "Main!"), "spec.stores[0].name"),
-    (_mutated(["stores", 1, "nats", "streams", 0, "consumers", 0, "lag", "maxPending"], -1),
-     "spec.stores[1].nats.streams[0].consumers[0].lag.maxPending"),
-    (_mutated(["stores", 2, "s3", "buckets", 0, "versioning"], "on"), "spec.stores[2].s3.buckets[0].versioning"),
+    (
+        _mutated(["stores", 1, "nats", "streams", 0, "consumers", 0, "lag", "maxPending"], -1),
+        "spec.stores[1].nats.streams[0].consumers[0].lag.maxPending",
+    ),
+    (
+        _mutated(["stores", 2, "s3", "buckets", 0, "versioning"], "on"),
+        "spec.stores[2].s3.buckets[0].versioning",
+    ),
     (_mutated(["timeout"], "30"), "spec.timeout"),
 ]
 
 
 def _create(kube_api: client.ApiClient, namespace: str, name: str, spec: dict[str, Any]) -> Any:
-    body = {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "DataArchitectureClaim",
-            "metadata": {"name": name}, "spec": spec}
+    body = {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "DataArchitectureClaim",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
     return client.CustomObjectsApi(kube_api).create_namespaced_custom_object(
         API_GROUP, API_VERSION, namespace, PLURAL, body, field_validation="Strict"
     )
@@ -113,17 +153,27 @@ def test_a_valid_claim_is_accepted_by_the_api_server(
 
 @pytest.mark.parametrize(("spec", "named"), INVALID, ids=[named for _, named in INVALID])
 def test_an_invalid_claim_is_rejected_by_the_api_server_naming_the_field(
-    claims_crd: None, kube_api: client.ApiClient, kube_namespace: str, spec: dict[str, Any], named: str
+    claims_crd: None,
+    kube_api: client.ApiClient,
+    kube_namespace: str,
+    spec: dict[str, Any],
+    named: str,
 ) -> None:
     with pytest.raises(ApiException) as error:
         _create(kube_api, kube_namespace, "invalid", spec)
-    assert error.value.status == 422 or (error.value.status == 400 and "unknown field" in error.value.body)
+    assert error.value.status == 422 or (
+        error.value.status == 400 and "unknown field" in error.value.body
+    )
     assert named in error.value.body
 
 
 def test_kubectl_explain_reads_the_field_descriptions(claims_crd: None) -> None:
     explained = subprocess.run(
-        ["kubectl", "explain", "dac.spec.stores"], capture_output=True, text=True, check=False, timeout=60
+        ["kubectl", "explain", "dac.spec.stores"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert explained.returncode == 0, explained.stderr
     assert "Unique within the claim" in explained.stdout

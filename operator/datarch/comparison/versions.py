@@ -43,7 +43,9 @@ def _satisfies(operator: str, wanted: str, observed: tuple[int, ...], observed_t
         left, right = _pad(observed, target)
         return left >= right and observed[: len(prefix)] == prefix
     left, right = _pad(observed, target)
-    return {">=": left >= right, "<=": left <= right, ">": left > right, "<": left < right}[operator]
+    return {">=": left >= right, "<=": left <= right, ">": left > right, "<": left < right}[
+        operator
+    ]
 
 
 def version_satisfies(constraint: str, observed_version: str) -> bool:
@@ -52,7 +54,9 @@ def version_satisfies(constraint: str, observed_version: str) -> bool:
     for clause in constraint.split(","):
         match = _CLAUSE.match(clause)
         if not match:
-            raise VersionConstraintInvalid(f"{clause.strip()!r} is not a version clause such as >=15")
+            raise VersionConstraintInvalid(
+                f"{clause.strip()!r} is not a version clause such as >=15"
+            )
         if not _satisfies(match.group(1) or "", match.group(2), observed, observed_version):
             return False
     return True
@@ -63,15 +67,29 @@ def compare_version(constraint: str | None, observed_version: str | None) -> lis
         return []
     if observed_version is None:
         return [
-            Finding("version", FindingKind.MISSING, Severity.WARNING, constraint, None,
-                    "the server does not report a version")
+            Finding(
+                "version",
+                FindingKind.MISSING,
+                Severity.WARNING,
+                constraint,
+                None,
+                "the server does not report a version",
+            )
         ]
     try:
         if version_satisfies(constraint, observed_version):
             return []
     except VersionConstraintInvalid as error:
         return [
-            Finding("version", FindingKind.DIFFERENT, Severity.WARNING, constraint, observed_version,
-                    f"version constraint cannot be checked: {error}")
+            Finding(
+                "version",
+                FindingKind.DIFFERENT,
+                Severity.WARNING,
+                constraint,
+                observed_version,
+                f"version constraint cannot be checked: {error}",
+            )
         ]
-    return [Finding("version", FindingKind.DIFFERENT, Severity.WARNING, constraint, observed_version)]
+    return [
+        Finding("version", FindingKind.DIFFERENT, Severity.WARNING, constraint, observed_version)
+    ]

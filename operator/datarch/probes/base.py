@@ -6,6 +6,7 @@ No driver is imported here; each probe module owns its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class Target:
         for part in (
             self.store.kind,
             self.url or "",
-            self.store.connection.endpoint if self.store.connection else "",
+            (self.store.connection.endpoint or "") if self.store.connection else "",
             self.secret.get_secret_value() if self.secret else "",
             self.access_key.get_secret_value() if self.access_key else "",
             self.secret_access_key.get_secret_value() if self.secret_access_key else "",
@@ -102,7 +103,5 @@ class ClientPool:
 
 async def _close_quietly(entry: tuple[Any, Callable[[Any], Awaitable[None]]]) -> None:
     client, close_client = entry
-    try:
+    with contextlib.suppress(Exception):  # a broken client may fail to close; dropped anyway
         await close_client(client)
-    except Exception:  # a broken client may fail to close; it is dropped either way
-        pass

@@ -23,18 +23,21 @@ def render_text(claim: Claim, verdict: Verdict) -> str:
         state = _store_state(store)
         version = f" {store.version}" if store.version else ""
         lines.append(f"{store.name} ({store.kind}{version}): {state}")
-        if store.error_reason or (store.message and not store.findings):
-            if store.message:
-                lines.append(f"  {store.message}")
+        if store.message and (store.error_reason or not store.findings):
+            lines.append(f"  {store.message}")
         findings = sort_findings(store.findings)
         if findings:
             width = max(len(f.path) for f in findings)
             for f in findings:
                 detail = f.message or _expected_observed(f)
-                lines.append(f"  {_SEVERITY_MARK[f.severity.value]}  {f.kind.value:<10}  {f.path:<{width}}  {detail}")
+                lines.append(
+                    f"  {_SEVERITY_MARK[f.severity.value]}  {f.kind.value:<10}  {f.path:<{width}}  {detail}"
+                )
         lines.append("")
     for backup in verdict.backups:
-        lines.append(f"backup {backup.name}: {'fresh' if backup.fresh else backup.reason} {backup.message}".rstrip())
+        lines.append(
+            f"backup {backup.name}: {'fresh' if backup.fresh else backup.reason} {backup.message}".rstrip()
+        )
     lines.append(_closing_line(claim, verdict))
     return "\n".join(lines) + "\n"
 
@@ -149,9 +152,9 @@ def _owner(relative_path: str, objects: list[str]) -> str | None:
     """The longest documented object whose path is the finding's path or a prefix of it."""
     best = None
     for candidate in objects:
-        if relative_path == candidate or relative_path.startswith(candidate + "."):
-            if best is None or len(candidate) > len(best):
-                best = candidate
+        covers = relative_path == candidate or relative_path.startswith(candidate + ".")
+        if covers and (best is None or len(candidate) > len(best)):
+            best = candidate
     return best
 
 
@@ -179,7 +182,9 @@ def render_junit(claim: Claim, verdict: Verdict) -> str:
             elif findings:
                 failures += 1
                 failure = ElementTree.SubElement(
-                    case, "failure", type=findings[0].severity.value,
+                    case,
+                    "failure",
+                    type=findings[0].severity.value,
                     message=f"{len(findings)} finding(s)",
                 )
                 failure.text = "\n".join(f.describe() for f in sort_findings(findings))
@@ -189,7 +194,9 @@ def render_junit(claim: Claim, verdict: Verdict) -> str:
         suite = ElementTree.SubElement(suites, "testsuite", name=f"backup {backup.name}", tests="1")
         case = ElementTree.SubElement(suite, "testcase", classname="backups", name=backup.name)
         if not backup.fresh:
-            failure = ElementTree.SubElement(case, "failure", type=backup.reason, message=backup.message)
+            failure = ElementTree.SubElement(
+                case, "failure", type=backup.reason, message=backup.message
+            )
             failure.text = backup.message
         suite.set("failures", "0" if backup.fresh else "1")
     ElementTree.indent(suites)
