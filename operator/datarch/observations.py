@@ -35,14 +35,16 @@ class PgConstraintObs:
     ref_columns: tuple[str, ...] = ()
     on_delete: str | None = None  # "cascade", "restrict", "no action", "set null", "set default"
     on_update: str | None = None
-    definition: str | None = None  # pg_get_constraintdef, e.g. "CHECK ((amount > 0))"
+    # A check's expression (pg_get_expr, pretty), e.g. "amount > 0::numeric";
+    # an exclusion constraint's pg_get_constraintdef.
+    definition: str | None = None
     index: str | None = None  # the index backing a primary key or unique constraint
 
 
 @dataclass(frozen=True, slots=True)
 class PgIndexObs:
     name: str
-    columns: tuple[str, ...]  # a column name, or the expression's text for an expression
+    columns: tuple[str, ...]  # key columns: a column's name, or an expression's text
     unique: bool
     primary: bool
     method: str
@@ -58,7 +60,7 @@ class PgTableObs:
     constraints: tuple[PgConstraintObs, ...] = ()
     indexes: tuple[PgIndexObs, ...] = ()
     partition_strategy: str | None = None  # "range" | "list" | "hash"
-    partition_key: tuple[str, ...] = ()
+    partition_key: tuple[str, ...] = ()  # a column's name, or an expression's text
     partition_of: str | None = None  # "schema.table" of the parent, for a partition
 
 
@@ -177,8 +179,8 @@ class NatsStreamObs:
     mirror: str | None
     sources: tuple[str, ...]
     consumers: tuple[NatsConsumerObs, ...] = ()
-    # False when the probe did not list this stream's consumers (a stream the
-    # claim does not name): an empty `consumers` then says nothing.
+    # False when the probe did not list this stream's consumers (the claim does
+    # not list them): an empty `consumers` then says nothing.
     consumers_listed: bool = True
     messages: int = 0
     history: int = 1  # max_msgs_per_subject, the KV history
@@ -221,6 +223,9 @@ class S3BucketObs:
     anonymous_access: str | None = None  # "none" | "read" | "write" | "readwrite"
     encryption: str | None = None  # "none" | "AES256" | "aws:kms"
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Facets the server would not show (claim field name -> why, e.g. "encryption" ->
+    # "the server does not implement it"); their values above mean nothing.
+    unreadable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

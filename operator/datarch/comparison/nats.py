@@ -1,0 +1,338 @@
+"""NATS JetStream comparison: claimed streams, consumers, KV and object stores vs ObservedNats.
+
+Pure: no I/O, no clock, no driver. It never guesses: a field the claim leaves
+out is not checked, and a figure the probe could not read (an oldest unacked
+age of None) produces no finding.
+
+Severities. Critical: what makes a stream a different stream (a missing stream
+or consumer, its subjects, retention, storage, mirror, sources, sealed), since
+publishers or consumers break. Warning: limits and tuning (max age, bytes,
+msgs, msg size, replicas, discard, duplicate window, allow direct, consumer
+settings) and exceeded lag thresholds. Warning as well: undocumented objects in
+strict mode.
+
+Paths: `EVENTS.max_age`, `EVENTS.consumers.worker.num_pending`,
+`kv.sessions.history`, `objectstore.files.ttl` (the prefixes the JUnit output
+groups by). KV buckets and object stores are streams `KV_<bucket>` and
+`OBJ_<bucket>` underneath; they are reported by their bucket name.
+
+Strict mode counts, for each list the claim states (even empty), what that list
+could have documented: plain streams for `streams`, `KV_` streams for
+`keyValues`, `OBJ_` streams for `objectStores`, each only when its stream or
+bucket name matches a `scope` glob (all when scope is empty); and, for a
+documented stream whose `consumers` list is stated, its durable consumers.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
+
+from datarch.claims import (
+    NatsConsumer,
+    NatsExpectations,
+    NatsKeyValue,
+    NatsObjectStore,
+    NatsStream,
+    Store,
+)
+from datarch.durations import format_duration, parse_duration
+from datarch.findings import Finding, FindingKind, Severity
+from datarch.observations import NatsConsumerObs, NatsStreamObs, ObservedNats
+
+KV_PREFIX = "KV_"
+OBJECT_STORE_PREFIX = "OBJ_"
+
+_CRITICAL = Severity.CRITICAL
+_WARNING = Severity.WARNING
+
+
+def compare_nats(store: Store, observed: ObservedNats) -> list[Finding]:
+    # The server version constraint is verification's to check, for every kind alike.
+    claim = store.nats
+    if claim is None:
+        return []
+    findings: list[Finding] = []
+    streams = {stream.name: stream for stream in observed.streams}
+    for stream in claim.streams or ():
+        findings += _compare_stream(stream, streams.get(stream.name), strict=store.strict)
+    for bucket in claim.key_values or ():
+        findings += _compare_key_value(bucket, streams.get(KV_PREFIX + bucket.bucket))
+    for objects in claim.object_stores or ():
+        findings += _compare_object_store(
+            objects, streams.get(OBJECT_STORE_PREFIX + objects.bucket)
+        )
+    if store.strict:
+        findings += _unexpected_streams(claim, observed.streams, store.scope)
+    return findings
+
+
+# --- streams -----------------------------------------------------------------
+
+
+def _compare_stream(
+    expected: NatsStream, observed: NatsStreamObs | None, *, strict: bool
+) -> list[Finding]:
+    path = expected.name
+    if observed is None:
+        return [Finding(path, FindingKind.MISSING, _CRITICAL)]
+    findings = _compare_fields(
+        path,
+        [
+            ("subjects", expected.subjects, observed.subjects, _same_set, _CRITICAL),
+            ("retention", expected.retention, observed.retention, _equal, _CRITICAL),
+            ("storage", expected.storage, observed.storage, _equal, _CRITICAL),
+            ("mirror", expected.mirror, observed.mirror, _equal, _CRITICAL),
+            ("sources", expected.sources, observed.sources, _same_set, _CRITICAL),
+            ("sealed", expected.sealed, observed.sealed, _equal, _CRITICAL),
+            ("replicas", expected.replicas, observed.replicas, _equal, _WARNING),
+            ("max_age", expected.max_age, observed.max_age_seconds, _same_duration, _WARNING),
+            ("max_bytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
+            ("max_msgs", expected.max_msgs, observed.max_msgs, _same_limit, _WARNING),
+            ("max_msg_size", expected.max_msg_size, observed.max_msg_size, _same_limit, _WARNING),
+            ("discard", expected.discard, observed.discard, _equal, _WARNING),
+            (
+                "duplicate_window",
+                expected.duplicate_window,
+                observed.duplicate_window_seconds,
+                _same_duration,
+                _WARNING,
+            ),
+            ("allow_direct", expected.allow_direct, observed.allow_direct, _equal, _WARNING),
+        ],
+    )
+    if expected.consumers is None:
+        return findings
+    if not observed.consumers_listed:
+        # The probe did not list them (it should have, for a documented stream):
+        # saying "missing" would be a guess.
+        return findings
+    consumers = {consumer.name: consumer for consumer in observed.consumers}
+    for consumer in expected.consumers:
+        findings += _compare_consumer(
+            f"{path}.consumers.{consumer.name}", consumer, consumers.get(consumer.name)
+        )
+    if strict:
+        documented = {consumer.name for consumer in expected.consumers}
+        findings += [
+            Finding(
+                f"{path}.consumers.{consumer.name}",
+                FindingKind.UNEXPECTED,
+                _WARNING,
+                observed="durable consumer",
+            )
+            for consumer in sorted(observed.consumers, key=lambda c: c.name)
+            if consumer.durable and consumer.name not in documented
+        ]
+    return findings
+
+
+def _compare_consumer(
+    path: str, expected: NatsConsumer, observed: NatsConsumerObs | None
+) -> list[Finding]:
+    if observed is None:
+        return [Finding(path, FindingKind.MISSING, _CRITICAL)]
+    findings = _compare_fields(
+        path,
+        [
+            ("ack_policy", expected.ack_policy, observed.ack_policy, _equal, _WARNING),
+            ("deliver_policy", expected.deliver_policy, observed.deliver_policy, _equal, _WARNING),
+            (
+                "filter_subjects",
+                expected.filter_subjects,
+                observed.filter_subjects,
+                _same_set,
+                _WARNING,
+            ),
+            ("max_deliver", expected.max_deliver, observed.max_deliver, _same_limit, _WARNING),
+            ("ack_wait", expected.ack_wait, observed.ack_wait_seconds, _same_duration, _WARNING),
+            (
+                "max_ack_pending",
+                expected.max_ack_pending,
+                observed.max_ack_pending,
+                _equal,
+                _WARNING,
+            ),
+        ],
+    )
+    lag = expected.lag
+    if lag is None:
+        return findings
+    for field, limit, figure in (
+        ("num_pending", lag.max_pending, observed.num_pending),
+        ("num_ack_pending", lag.max_ack_pending, observed.num_ack_pending),
+        ("num_redelivered", lag.max_redelivered, observed.num_redelivered),
+    ):
+        if limit is not None and figure > limit:
+            findings.append(
+                Finding(
+                    f"{path}.{field}", FindingKind.DIFFERENT, _WARNING, f"<= {limit}", str(figure)
+                )
+            )
+    age = observed.oldest_unacked_age_seconds
+    limit_text = lag.max_oldest_unacked_age
+    if limit_text is not None and age is not None and age > parse_duration(limit_text):
+        findings.append(
+            Finding(
+                f"{path}.oldest_unacked_age",
+                FindingKind.DIFFERENT,
+                _WARNING,
+                f"<= {limit_text}",
+                _duration_text(age),
+            )
+        )
+    return findings
+
+
+# --- KV buckets and object stores -----------------------------------------------
+
+
+def _compare_key_value(expected: NatsKeyValue, observed: NatsStreamObs | None) -> list[Finding]:
+    path = f"kv.{expected.bucket}"
+    if observed is None:
+        return [Finding(path, FindingKind.MISSING, _CRITICAL)]
+    return _compare_fields(
+        path,
+        [
+            ("storage", expected.storage, observed.storage, _equal, _CRITICAL),
+            ("history", expected.history, observed.history, _equal, _WARNING),
+            ("ttl", expected.ttl, observed.max_age_seconds, _same_duration, _WARNING),
+            ("max_bytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
+            ("replicas", expected.replicas, observed.replicas, _equal, _WARNING),
+        ],
+    )
+
+
+def _compare_object_store(
+    expected: NatsObjectStore, observed: NatsStreamObs | None
+) -> list[Finding]:
+    path = f"objectstore.{expected.bucket}"
+    if observed is None:
+        return [Finding(path, FindingKind.MISSING, _CRITICAL)]
+    return _compare_fields(
+        path,
+        [
+            ("storage", expected.storage, observed.storage, _equal, _CRITICAL),
+            ("ttl", expected.ttl, observed.max_age_seconds, _same_duration, _WARNING),
+            ("max_bytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
+            ("replicas", expected.replicas, observed.replicas, _equal, _WARNING),
+        ],
+    )
+
+
+# --- strict mode -----------------------------------------------------------------
+
+
+def _unexpected_streams(
+    claim: NatsExpectations, observed: Iterable[NatsStreamObs], scope: Sequence[str]
+) -> list[Finding]:
+    documented_streams = {stream.name for stream in claim.streams or ()}
+    documented_kv = {bucket.bucket for bucket in claim.key_values or ()}
+    documented_objects = {bucket.bucket for bucket in claim.object_stores or ()}
+    findings = []
+    for stream in sorted(observed, key=lambda s: s.name):
+        if stream.name in documented_streams:
+            # A claim may document a KV_ or OBJ_ stream as a plain stream.
+            continue
+        if stream.name.startswith(KV_PREFIX):
+            counted, bucket = claim.key_values is not None, stream.name[len(KV_PREFIX) :]
+            path, documented, what = f"kv.{bucket}", bucket in documented_kv, "KV bucket"
+        elif stream.name.startswith(OBJECT_STORE_PREFIX):
+            counted, bucket = (
+                claim.object_stores is not None,
+                stream.name[len(OBJECT_STORE_PREFIX) :],
+            )
+            path, documented, what = (
+                f"objectstore.{bucket}",
+                bucket in documented_objects,
+                "object store",
+            )
+        else:
+            counted, bucket = claim.streams is not None, stream.name
+            path, documented, what = stream.name, False, "stream"
+        if not counted or documented or not _in_scope(scope, stream.name, bucket):
+            continue
+        findings.append(Finding(path, FindingKind.UNEXPECTED, _WARNING, observed=what))
+    return findings
+
+
+def _in_scope(scope: Sequence[str], *names: str) -> bool:
+    """A KV bucket or object store is in scope when either its stream or its bucket name matches."""
+    if not scope:
+        return True
+    return any(fnmatch.fnmatchcase(name, glob) for glob in scope for name in names)
+
+
+# --- field comparison ---------------------------------------------------------------
+
+# (field, expected as the claim states it, observed, same?, severity); expected None is not checked.
+_Field = tuple[str, object, object, Callable[[object, object], bool], Severity]
+
+
+def _compare_fields(path: str, fields: Iterable[_Field]) -> list[Finding]:
+    findings = []
+    for name, expected, observed, same, severity in fields:
+        if expected is None or same(expected, observed):
+            continue
+        findings.append(
+            Finding(
+                f"{path}.{name}",
+                FindingKind.DIFFERENT,
+                severity,
+                _expected_text(expected),
+                _observed_text(observed, duration=same is _same_duration),
+            )
+        )
+    return findings
+
+
+def _equal(expected: object, observed: object) -> bool:
+    return expected == observed
+
+
+def _same_set(expected: object, observed: object) -> bool:
+    """Subjects, filter subjects and sources: order carries no meaning to the server."""
+    assert isinstance(expected, Iterable) and isinstance(observed, Iterable)
+    return set(expected) == set(observed)
+
+
+def _same_limit(expected: object, observed: object) -> bool:
+    """The server stores an unset limit (0) as -1: both mean unlimited."""
+    assert isinstance(expected, int) and isinstance(observed, int)
+    return expected == observed or (expected <= 0 and observed <= 0)
+
+
+def _same_duration(expected: object, observed: object) -> bool:
+    """Compared in whole nanoseconds, the server's own unit, so 1.5s equals 1500ms."""
+    assert isinstance(expected, str) and isinstance(observed, float | int)
+    return round(parse_duration(expected) * 1e9) == round(observed * 1e9)
+
+
+def _expected_text(expected: object) -> str:
+    if isinstance(expected, list):
+        return ", ".join(str(item) for item in expected)
+    if isinstance(expected, bool):
+        return str(expected).lower()
+    return str(expected)
+
+
+def _observed_text(observed: object, *, duration: bool) -> str:
+    if duration:
+        assert isinstance(observed, float | int)
+        return _duration_text(observed)
+    if observed is None:
+        return "none"
+    if isinstance(observed, tuple):
+        return ", ".join(str(item) for item in observed)
+    if isinstance(observed, bool):
+        return str(observed).lower()
+    return str(observed)
+
+
+def _duration_text(seconds: float) -> str:
+    """Go-style like the claim ("7m12s"); sub-minute fractions stay visible ("0.25s")."""
+    if seconds == round(seconds):
+        return format_duration(seconds)
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    return format_duration(seconds)

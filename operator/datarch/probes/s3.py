@@ -1,0 +1,562 @@
+"""S3 probe: bucket configuration and backup artifacts, read through the minio client.
+
+The only importer of minio and urllib3. It reads (HEAD, GET, list) and never
+writes; it derives anonymous access from the bucket policy but never judges
+whether that access is right, which is comparison's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import urllib3
+from minio import Minio
+from minio.error import InvalidResponseError, S3Error, ServerError
+
+from datarch.errors import AccessDenied, StoreError, StoreTimeout, StoreUnreachable
+from datarch.observations import (
+    ObservedS3,
+    S3BucketObs,
+    S3LifecycleRuleObs,
+    S3ObjectLockObs,
+    S3PrefixObs,
+)
+from datarch.probes.base import ClientPool, Target
+
+T = TypeVar("T")
+
+# Answers that mean "this bucket has no such configuration": observations, not errors.
+_NOT_CONFIGURED = frozenset(
+    {
+        "NoSuchLifecycleConfiguration",
+        "NoSuchBucketPolicy",
+        "ServerSideEncryptionConfigurationNotFoundError",
+        "NoSuchTagSet",
+        "ObjectLockConfigurationNotFoundError",
+        "NoSuchObjectLockConfiguration",
+    }
+)
+# Answers that mean "the server does not do this": the facet cannot be read, which
+# comparison reports as unchecked instead of failing the whole store over it.
+_NOT_IMPLEMENTED = frozenset({"NotImplemented", "MethodNotAllowed"})
+_DENIED = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidToken",
+        "ExpiredToken",
+        "AccountProblem",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Client:
+    """The minio client and the pool it sends through, so closing releases its sockets."""
+
+    minio: Minio
+    http: urllib3.PoolManager
+    endpoint: str
+
+
+class _Reading:
+    """One pass over one store: the deadline every call checks and the step last started.
+
+    Calls run in worker threads (minio is synchronous); a thread cannot be
+    cancelled, so each one stops itself at the deadline instead of reading on.
+    """
+
+    def __init__(self, client: _Client, target: Target) -> None:
+        self.client = client
+        self.timeout = target.timeout
+        self.deadline = time.monotonic() + target.timeout
+        self.step = f"connecting to S3 at {client.endpoint}"
+        # Shorter values would match ordinary words of a message; real keys are 16+ characters.
+        self._secrets = [
+            s.get_secret_value()
+            for s in (target.access_key, target.secret_access_key)
+            if s is not None and len(s.get_secret_value()) >= 6
+        ]
+
+    def call(self, step: str, read: Callable[[], T], not_configured: T) -> T | _Unreadable:
+        """One request: `not_configured` when the bucket lacks the configuration."""
+        if time.monotonic() > self.deadline:
+            raise StoreTimeout(f"while {step}: no answer within {self.timeout:g}s")
+        self.step = step
+        try:
+            return read()
+        except S3Error as error:
+            if error.code in _NOT_CONFIGURED:
+                return not_configured
+            if error.code in _NOT_IMPLEMENTED:
+                return _Unreadable(f"the server does not implement it ({error.code})")
+            raise self.failure(step, error) from error
+        except Exception as error:
+            raise self.failure(step, error) from error
+
+    def failure(self, step: str, error: Exception) -> StoreError:
+        """The typed error for a failed call, worded "while <step>: <cause>" without a credential."""
+        if isinstance(error, StoreError):
+            return error
+        if isinstance(error, S3Error):
+            cause = f"{error.code}: {error.message}" if error.message else str(error.code)
+            kind: type[StoreError] = AccessDenied if error.code in _DENIED else StoreUnreachable
+            return kind(f"while {step}: {self._scrub(cause)}")
+        if isinstance(error, ServerError):
+            return StoreUnreachable(f"while {step}: HTTP status {error.status_code}")
+        if isinstance(error, InvalidResponseError):
+            return StoreUnreachable(
+                f"while {step}: the answer is not S3's ({self._scrub(str(error))[:200]})"
+            )
+        # NewConnectionError derives from ConnectTimeoutError, yet a refused
+        # connection is an unreachable store, not a slow one.
+        if isinstance(error, urllib3.exceptions.NewConnectionError):
+            return StoreUnreachable(f"while {step}: {self._scrub(_reason(error))}")
+        if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
+            return StoreTimeout(f"while {step}: no answer within {self.timeout:g}s")
+        return StoreUnreachable(f"while {step}: {self._scrub(_reason(error))}")
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    reason: str
+
+
+def _reason(error: Exception) -> str:
+    """The innermost cause: urllib3 nests the socket error under its own wording."""
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, Exception):
+        return _reason(reason)
+    return str(error) or type(error).__name__
+
+
+# --- clients ---------------------------------------------------------------------
+
+
+def _endpoint(target: Target) -> tuple[str, bool]:
+    connection = target.store.connection
+    endpoint = (connection.endpoint if connection else None) or target.url
+    if not endpoint:
+        raise StoreUnreachable(
+            f"while connecting to S3 store {target.store.name}: no endpoint in the claim"
+        )
+    secure = connection.secure if connection else True
+    # An endpoint written as a URL carries its own scheme, which wins over `secure`.
+    for scheme, tls in (("https://", True), ("http://", False)):
+        if endpoint.startswith(scheme):
+            return endpoint[len(scheme) :].rstrip("/"), tls
+    return endpoint.rstrip("/"), secure
+
+
+def _pool_key(target: Target) -> str:
+    # TLS, region and timeout shape the client but are not credentials, so
+    # they extend the shared key in clear.
+    _, secure = _endpoint(target)
+    region = target.store.connection.region if target.store.connection else None
+    return f"{target.pool_key}:{'https' if secure else 'http'}:{region or ''}:{target.timeout:g}"
+
+
+async def _open(target: Target) -> _Client:
+    endpoint, secure = _endpoint(target)
+    # minio's default pool retries five times and waits five minutes per
+    # read; the claim's timeout must bound every request instead.
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=target.timeout, read=target.timeout),
+        retries=False,
+        maxsize=8,
+        cert_reqs="CERT_REQUIRED",
+    )
+    try:
+        minio = Minio(
+            endpoint,
+            access_key=target.access_key.get_secret_value() if target.access_key else None,
+            secret_key=target.secret_access_key.get_secret_value()
+            if target.secret_access_key
+            else None,
+            secure=secure,
+            region=target.store.connection.region if target.store.connection else None,
+            http_client=http,
+        )
+    except ValueError as error:
+        http.clear()
+        raise StoreUnreachable(f"while connecting to S3 at {endpoint}: {error}") from error
+    return _Client(minio, http, endpoint)
+
+
+async def _close(client: _Client) -> None:
+    client.http.clear()
+
+
+async def _with_client(
+    target: Target,
+    clients: ClientPool | None,
+    read: Callable[[_Reading], Awaitable[T]],
+) -> T:
+    """Run `read` with a pooled (or one-off) client, within the claim's timeout."""
+    key = _pool_key(target)
+    client = await (
+        clients.get(key, lambda: _open(target), _close) if clients is not None else _open(target)
+    )
+    reading = _Reading(client, target)
+    try:
+        try:
+            async with asyncio.timeout(target.timeout):
+                return await read(reading)
+        except TimeoutError as error:
+            raise StoreTimeout(
+                f"while {reading.step}: no answer within {target.timeout:g}s"
+            ) from error
+    except StoreUnreachable:
+        # Timeouts included: a client whose connections hang is not worth keeping.
+        if clients is not None:
+            await clients.discard(key)
+        raise
+    finally:
+        if clients is None:
+            await _close(client)
+
+
+# --- buckets ---------------------------------------------------------------------
+
+
+async def observe(target: Target, clients: ClientPool | None = None) -> ObservedS3:
+    """Every documented bucket's configuration, and in strict mode the names of all buckets."""
+    expectations = target.store.s3
+    names = [bucket.name for bucket in (expectations.buckets or [])] if expectations else []
+
+    async def read(reading: _Reading) -> ObservedS3:
+        async def every_bucket() -> tuple[str, ...]:
+            return await asyncio.to_thread(_list_buckets, reading) if target.store.strict else ()
+
+        buckets, all_buckets = await asyncio.gather(
+            asyncio.gather(*(asyncio.to_thread(_read_bucket, reading, name) for name in names)),
+            every_bucket(),
+        )
+        return ObservedS3(buckets=tuple(buckets), all_buckets=all_buckets)
+
+    return await _with_client(target, clients, read)
+
+
+def _list_buckets(reading: _Reading) -> tuple[str, ...]:
+    listed: list[Any] | _Unreadable = reading.call(
+        "listing buckets", reading.client.minio.list_buckets, []
+    )
+    if isinstance(listed, _Unreadable):
+        raise StoreUnreachable(f"while listing buckets: {listed.reason}")
+    return tuple(sorted(bucket.name for bucket in listed))
+
+
+def _read_bucket(reading: _Reading, name: str) -> S3BucketObs:
+    minio = reading.client.minio
+    exists = reading.call(f"checking bucket {name}", lambda: minio.bucket_exists(name), False)
+    if exists is not True:
+        return S3BucketObs(name=name, exists=False)
+    unreadable: dict[str, str] = {}
+    try:
+        versioning = reading.call(
+            f"reading bucket versioning of {name}",
+            lambda: minio.get_bucket_versioning(name).status,
+            None,
+        )
+        lock = reading.call(
+            f"reading object lock configuration of {name}",
+            lambda: minio.get_object_lock_config(name),
+            None,
+        )
+        lifecycle = reading.call(
+            f"reading lifecycle rules of {name}", lambda: minio.get_bucket_lifecycle(name), None
+        )
+        policy = reading.call(
+            f"reading bucket policy of {name}", lambda: minio.get_bucket_policy(name), ""
+        )
+        encryption = reading.call(
+            f"reading default encryption of {name}", lambda: minio.get_bucket_encryption(name), None
+        )
+        tags = reading.call(
+            f"reading bucket tags of {name}", lambda: minio.get_bucket_tags(name), None
+        )
+    except StoreError as error:
+        # Deleted between the existence check and now: it is missing, not broken.
+        if isinstance(error.__cause__, S3Error) and error.__cause__.code == "NoSuchBucket":
+            return S3BucketObs(name=name, exists=False)
+        raise
+    for facet, value in (
+        ("versioning", versioning),
+        ("objectLock", lock),
+        ("lifecycle", lifecycle),
+        ("anonymousAccess", policy),
+        ("encryption", encryption),
+        ("tags", tags),
+    ):
+        if isinstance(value, _Unreadable):
+            unreadable[facet] = value.reason
+    anonymous = None
+    if not isinstance(policy, _Unreadable):
+        try:
+            anonymous = anonymous_access(policy, name)
+        except ValueError as error:
+            unreadable["anonymousAccess"] = f"the bucket policy is not readable JSON ({error})"
+    return S3BucketObs(
+        name=name,
+        exists=True,
+        versioning=None if isinstance(versioning, _Unreadable) else _versioning(versioning),
+        object_lock=None if isinstance(lock, _Unreadable) else _object_lock(lock),
+        lifecycle=() if isinstance(lifecycle, _Unreadable) else _lifecycle(lifecycle),
+        anonymous_access=anonymous,
+        encryption=None if isinstance(encryption, _Unreadable) else _encryption(encryption),
+        tags={} if isinstance(tags, _Unreadable) or tags is None else dict(tags),
+        unreadable=unreadable,
+    )
+
+
+def _versioning(status: str | None) -> str:
+    # An unversioned bucket answers with no status (minio shows "Off").
+    return {"Enabled": "enabled", "Suspended": "suspended"}.get(status or "", "disabled")
+
+
+def _object_lock(config: Any) -> S3ObjectLockObs | None:
+    if config is None:
+        return None
+    unit = (config.duration_unit or "").lower()
+    return S3ObjectLockObs(
+        enabled=True,
+        mode=config.mode.lower() if config.mode else None,
+        days=config.duration if unit == "days" else None,
+        years=config.duration if unit == "years" else None,
+    )
+
+
+def _lifecycle(config: Any) -> tuple[S3LifecycleRuleObs, ...]:
+    if config is None:
+        return ()
+    rules = []
+    for rule in config.rules:
+        rule_filter = rule.rule_filter
+        prefix = None
+        if rule_filter is not None:
+            prefix = rule_filter.prefix
+            if prefix is None and rule_filter.and_operator is not None:
+                prefix = rule_filter.and_operator.prefix
+        rules.append(
+            S3LifecycleRuleObs(
+                id=rule.rule_id,
+                prefix=prefix,
+                enabled=rule.status == "Enabled",
+                expiration_days=rule.expiration.days if rule.expiration else None,
+                noncurrent_expiration_days=(
+                    rule.noncurrent_version_expiration.noncurrent_days
+                    if rule.noncurrent_version_expiration
+                    else None
+                ),
+            )
+        )
+    return tuple(rules)
+
+
+def _encryption(config: Any) -> str:
+    if config is None or config.rule is None:
+        return "none"
+    algorithm: str = config.rule.sse_algorithm
+    return algorithm
+
+
+# --- anonymous access ------------------------------------------------------------
+
+_READ_ACTION = "s3:GetObject"
+_WRITE_ACTION = "s3:PutObject"
+_ARN_PREFIX = "arn:aws:s3:::"
+
+
+def anonymous_access(policy: str, bucket: str) -> str:
+    """none | read | write | readwrite: what the policy lets anyone do with the bucket's objects.
+
+    Counts Allow statements whose principal is everyone (`"*"`, `{"AWS": "*"}`,
+    `{"AWS": ["*"]}`) for s3:GetObject (read) or s3:PutObject (write), directly
+    or through a wildcard such as `s3:*`, on any object of the bucket (a prefix
+    is enough: a public part of a bucket is public). A statement with a
+    Condition still counts, since it grants access to some anonymous callers.
+    An unconditional Deny to everyone on every object takes the access away.
+    """
+    if not policy.strip():
+        return "none"
+    document = json.loads(policy)
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    if isinstance(statements, dict):
+        statements = [statements]
+    granted: set[str] = set()
+    denied: set[str] = set()
+    for statement in statements:
+        if not isinstance(statement, dict) or not _to_everyone(statement):
+            continue
+        effect = statement.get("Effect")
+        for level, action in (("read", _READ_ACTION), ("write", _WRITE_ACTION)):
+            if not _covers_action(statement, action):
+                continue
+            if effect == "Allow" and _touches_objects(statement, bucket):
+                granted.add(level)
+            elif (
+                effect == "Deny"
+                and "Condition" not in statement
+                and _covers_all_objects(statement, bucket)
+            ):
+                denied.add(level)
+    access = granted - denied
+    if access == {"read", "write"}:
+        return "readwrite"
+    return next(iter(access)) if access else "none"
+
+
+def _to_everyone(statement: Mapping[str, Any]) -> bool:
+    if "NotPrincipal" in statement:
+        # Everyone except the listed principals: anonymous callers included
+        # unless "*" itself is excluded.
+        return not _is_everyone(statement["NotPrincipal"])
+    return _is_everyone(statement.get("Principal"))
+
+
+def _is_everyone(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, dict):
+        aws = principal.get("AWS")
+        return aws == "*" or (isinstance(aws, list) and "*" in aws)
+    return False
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, dict):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """IAM wildcards: `*` any run of characters, `?` one; nothing else is special."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+
+
+def _covers_action(statement: Mapping[str, Any], action: str) -> bool:
+    if "NotAction" in statement:
+        return not any(_glob(p).fullmatch(action) for p in _strings(statement["NotAction"]))
+    return any(_glob(p).fullmatch(action) for p in _strings(statement.get("Action")))
+
+
+def _touches_objects(statement: Mapping[str, Any], bucket: str) -> bool:
+    """Whether the statement's resources include at least one object of the bucket."""
+    if "NotResource" in statement:
+        # Everything but the listed resources: some object is left unless the
+        # whole bucket's objects are excluded.
+        return not any(_all_objects(r, bucket) for r in _strings(statement["NotResource"]))
+    return any(_some_objects(r, bucket) for r in _strings(statement.get("Resource")))
+
+
+def _covers_all_objects(statement: Mapping[str, Any], bucket: str) -> bool:
+    if "NotResource" in statement:
+        return False
+    return any(_all_objects(r, bucket) for r in _strings(statement.get("Resource")))
+
+
+def _some_objects(resource: str, bucket: str) -> bool:
+    """Whether some key k makes the resource match `<bucket>/k`."""
+    if resource == "*":
+        return True
+    if not resource.startswith(_ARN_PREFIX):
+        return False
+    pattern = resource[len(_ARN_PREFIX) :]
+    if "/" in pattern:
+        # Bucket names hold no "/", so the part before the first one names buckets.
+        return bool(_glob(pattern.split("/", 1)[0]).fullmatch(bucket))
+    # `arn:aws:s3:::upl*` reaches objects only through a `*` that can take the
+    # "/": what comes before that `*` must match the start of the bucket name.
+    return any(
+        _matches_a_start(pattern[:star], bucket)
+        for star, character in enumerate(pattern)
+        if character == "*"
+    )
+
+
+def _all_objects(resource: str, bucket: str) -> bool:
+    """Whether the resource matches `<bucket>/k` for every key k: it ends in a `*` that
+    follows a match of the start of `<bucket>/` (`uploads/*`, `*/*`, `upl*`, `*`)."""
+    if resource == "*":
+        return True
+    if not resource.startswith(_ARN_PREFIX) or not resource.endswith("*"):
+        return False
+    return _matches_a_start(resource[len(_ARN_PREFIX) : -1], f"{bucket}/")
+
+
+def _matches_a_start(pattern: str, text: str) -> bool:
+    compiled = _glob(pattern)
+    return any(compiled.fullmatch(text[:end]) for end in range(len(text) + 1))
+
+
+# --- backup artifacts ------------------------------------------------------------
+
+
+async def newest_object(
+    target: Target, bucket: str, prefix: str, clients: ClientPool | None = None
+) -> S3PrefixObs:
+    """The newest object under `prefix`, its size, and how many objects the prefix holds.
+
+    The listing is consumed page by page as it arrives (ListObjectsV2, 1,000
+    keys a page), keeping only the newest object seen, so a prefix of millions
+    of objects costs time, never memory.
+    """
+
+    async def read(reading: _Reading) -> S3PrefixObs:
+        return await asyncio.to_thread(_newest, reading, bucket, prefix)
+
+    return await _with_client(target, clients, read)
+
+
+def _newest(reading: _Reading, bucket: str, prefix: str) -> S3PrefixObs:
+    step = f"listing objects of {bucket} under {prefix!r}"
+    reading.step = step
+    listing = reading.client.minio.list_objects(bucket, prefix=prefix or None, recursive=True)
+    count = 0
+    newest = None
+    try:
+        for item in listing:
+            # Each page is a request; the deadline is checked between objects
+            # so a huge listing stops at the timeout instead of reading on.
+            if count % 1000 == 0 and time.monotonic() > reading.deadline:
+                raise StoreTimeout(f"while {step}: not done within {reading.timeout:g}s")
+            if item.is_dir:
+                continue
+            count += 1
+            if newest is None or (
+                item.last_modified is not None
+                and (newest.last_modified is None or item.last_modified > newest.last_modified)
+            ):
+                newest = item
+    except S3Error as error:
+        if error.code == "NoSuchBucket":
+            return S3PrefixObs(bucket=bucket, prefix=prefix, objects=0, bucket_exists=False)
+        raise reading.failure(step, error) from error
+    except StoreError:
+        raise
+    except Exception as error:
+        raise reading.failure(step, error) from error
+    return S3PrefixObs(
+        bucket=bucket,
+        prefix=prefix,
+        objects=count,
+        newest_key=newest.object_name if newest else None,
+        newest_modified=newest.last_modified if newest else None,
+        newest_size=newest.size if newest else None,
+    )
