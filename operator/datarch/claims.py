@@ -8,6 +8,7 @@ reading a claim file; no knowledge of any store driver.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -220,6 +221,7 @@ class PgMigrations(Model):
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+@lru_cache(maxsize=65536)  # a large claim repeats a few names (id, created_at) thousands of times
 def pg_identifier(text: str) -> str:
     """A claim's identifier as PostgreSQL reads it: `"Quoted"` keeps its case, unquoted folds.
 
