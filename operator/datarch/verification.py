@@ -31,20 +31,10 @@ from datarch.errors import (
 )
 from datarch.findings import Finding, FindingKind, Severity, apply_overrides, sort_findings
 from datarch.observations import Observation
-from datarch.probes import mongodb, nats, postgres, redis, s3
 from datarch.probes.base import ClientPool, Target
 from datarch.secrets import S3_SECRET_KEY, SecretResolver, secret_key
 
-Probe = Callable[[Target, ClientPool | None], Awaitable[Any]]
 Comparer = Callable[[Store, Any], list[Finding]]
-
-PROBES: dict[StoreKind, Probe] = {
-    "postgres": postgres.observe,
-    "mongodb": mongodb.observe,
-    "nats": nats.observe,
-    "s3": s3.observe,
-    "redis": redis.observe,
-}
 COMPARERS: dict[StoreKind, Comparer] = {
     "postgres": compare_postgres,
     "mongodb": compare_mongodb,
@@ -52,6 +42,34 @@ COMPARERS: dict[StoreKind, Comparer] = {
     "s3": compare_s3,
     "redis": compare_redis,
 }
+
+
+async def observe(target: Target, clients: ClientPool | None) -> Observation:
+    """Dispatch to the kind's probe, importing only the drivers a claim needs.
+
+    Loading every driver costs the CLI more than reading a large catalog does.
+    """
+    kind = target.store.kind
+    if kind == "postgres":
+        from datarch.probes import postgres  # noqa: PLC0415
+
+        return await postgres.observe(target, clients)
+    if kind == "mongodb":
+        from datarch.probes import mongodb  # noqa: PLC0415
+
+        return await mongodb.observe(target, clients)
+    if kind == "nats":
+        from datarch.probes import nats  # noqa: PLC0415
+
+        return await nats.observe(target, clients)
+    if kind == "s3":
+        from datarch.probes import s3  # noqa: PLC0415
+
+        return await s3.observe(target, clients)
+    from datarch.probes import redis  # noqa: PLC0415
+
+    return await redis.observe(target, clients)
+
 
 # Reasons a store result carries when it could not be read (see reporting.status for conditions).
 REASON_SECRET_UNAVAILABLE = "SecretUnavailable"
@@ -154,7 +172,7 @@ async def _verify_store(
     except SecretUnavailable as error:
         return replace(base, error_reason=REASON_SECRET_UNAVAILABLE, message=str(error))
     try:
-        observed = await asyncio.wait_for(PROBES[store.kind](target, clients), timeout)
+        observed = await asyncio.wait_for(observe(target, clients), timeout)
     except TimeoutError:
         error = StoreTimeout(
             f"while reading {store.kind} store {store.name}: no answer within {timeout:g}s"
