@@ -174,10 +174,10 @@ async def _verify_store(
     try:
         observed = await asyncio.wait_for(observe(target, clients), timeout)
     except TimeoutError:
-        error = StoreTimeout(
+        timed_out = StoreTimeout(
             f"while reading {store.kind} store {store.name}: no answer within {timeout:g}s"
         )
-        return await _unreadable(base, store, error, clients, target)
+        return await _unreadable(base, store, timed_out, clients, target)
     except StoreError as error:
         return await _unreadable(base, store, error, clients, target)
     except Exception as error:  # a probe bug must not pass for a healthy store

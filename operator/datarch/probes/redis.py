@@ -74,7 +74,7 @@ def _address(url: str) -> str:
     )
 
 
-async def _open(target: Target) -> Redis[bytes]:
+async def _open(target: Target) -> Redis:
     url, password = _url(target)
     options: dict[str, Any] = {
         "socket_connect_timeout": target.timeout,
@@ -89,7 +89,7 @@ async def _open(target: Target) -> Redis[bytes]:
     if password is not None:
         options["password"] = password
     try:
-        client: Redis[bytes] = Redis.from_url(url, **options)
+        client: Redis = Redis.from_url(url, **options)
         return client
     except ValueError as error:
         cause = _scrub(str(error), target)
@@ -98,7 +98,7 @@ async def _open(target: Target) -> Redis[bytes]:
         ) from error
 
 
-async def _close(client: Redis[bytes]) -> None:
+async def _close(client: Redis) -> None:
     # types-redis predates aclose(); redis-py 5+ has it, and close() is deprecated.
     await client.aclose()  # type: ignore[attr-defined, unused-ignore]
 
@@ -131,7 +131,7 @@ async def observe(target: Target, clients: ClientPool | None = None) -> Observed
             await _close(client)
 
 
-async def _read(client: Redis[bytes], target: Target, progress: _Progress) -> ObservedRedis:
+async def _read(client: Redis, target: Target, progress: _Progress) -> ObservedRedis:
     progress.step = f"reading INFO and CONFIG from Redis at {progress.address}"
     # One round trip. CONFIG GET may be refused to a read-only ACL user; INFO
     # carries maxmemory and the policy too, but not the RDB save rules.
@@ -177,7 +177,7 @@ def _keyspace(info: Mapping[str, Any]) -> dict[int, int]:
     return keyspace
 
 
-async def _scan(client: Redis[bytes], pattern: RedisKeyPattern) -> RedisKeyPatternObs:
+async def _scan(client: Redis, pattern: RedisKeyPattern) -> RedisKeyPatternObs:
     """SCAN MATCH until the sample size, reading each batch's TTLs in the next round trip.
 
     Each round trip carries the TTLs of the keys the previous SCAN returned and

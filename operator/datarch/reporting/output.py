@@ -70,7 +70,7 @@ def _closing_line(claim: Claim, verdict: Verdict) -> str:
             f"({', '.join(unchecked)}); {len(findings)} finding(s) in the rest"
         )
     if findings:
-        counts = {}
+        counts: dict[str, int] = {}
         for f in findings:
             counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
         detail = ", ".join(f"{n} {s}" for s, n in counts.items())
