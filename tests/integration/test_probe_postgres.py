@@ -867,3 +867,9 @@ async def test_a_pool_keeps_one_connection_and_replaces_one_that_died(
         assert (pool.opened, len(pool)) == (2, 1)
     finally:
         await pool.close()
+
+
+async def test_a_store_documented_as_absent_is_only_asked_who_it_is(schema: PgDatabase) -> None:
+    store = Store.model_validate({"name": "main", "kind": "postgres", "absent": True})
+    observed = await observe(Target(store=store, timeout=10, secret=SecretStr(schema.ro_dsn)))
+    assert (observed.database, observed.tables, observed.queries) == (schema.name, (), 2)
