@@ -361,19 +361,21 @@ def _connect_error(error: psycopg.Error, where: str) -> StoreError:
 
 def _cause(error: psycopg.Error) -> str:
     """The server's or libpq's own sentence, without psycopg's "connection failed:" framing."""
-    text = str(error).strip()
-    for prefix in ("connection failed: ",):
-        text = text.removeprefix(prefix)
+    text = str(error).strip().removeprefix("connection failed: ")
     if "FATAL:" in text:
         text = text.split("FATAL:", 1)[1]
     elif " failed: " in text:
         text = text.rsplit(" failed: ", 1)[1]
-    return " ".join(text.split())
+    lines = text.strip().splitlines()  # the first line says it; libpq's hints follow
+    return " ".join(lines[0].split()) if lines else "no reason given"
 
 
 def _query_error(error: psycopg.Error, doing: str, where: str, timeout: float) -> StoreError:
     if isinstance(error, psycopg.errors.QueryCanceled):
-        return StoreTimeout(f"while {doing} on {where}: statement timeout ({timeout:g}s)")
+        return StoreTimeout(
+            f"while {doing} on {where}: cancelled by the statement timeout "
+            f"({_statement_timeout_ms(timeout)} ms)"
+        )
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
         return AccessDenied(f"while {doing} on {where}: {_cause(error)}")
     if isinstance(error, psycopg.OperationalError):
@@ -384,6 +386,11 @@ def _query_error(error: psycopg.Error, doing: str, where: str, timeout: float) -
 # --- one pass -------------------------------------------------------------------
 
 
+def _statement_timeout_ms(timeout: float) -> int:
+    """Below the pass's timeout, so the server cancels a slow query (and says so) first."""
+    return max(1, int(timeout * 900))
+
+
 class _Reader:
     """Reads the catalog in one transaction and assembles the observation."""
 
@@ -392,30 +399,28 @@ class _Reader:
         self.target = target
         self.where = where
         self.queries = 0
+        self.doing = "starting a read-only transaction"  # for error messages
         expectations = target.store.postgres
         names = expectations.schemas if expectations and expectations.schemas else None
         self.schemas = sorted({pg_identifier(s.name) for s in names}) if names else None
         self.migrations = expectations.migrations if expectations else None
 
     async def read(self) -> ObservedPostgres:
-        doing = "starting a read-only transaction"
         try:
             async with self.connection.transaction():
-                doing = "setting the statement timeout"
-                # Below the whole pass's timeout, so a slow query is cancelled by the
-                # server (and reported as such) before the pass is abandoned.
-                milliseconds = max(1, int(self.target.timeout * 900))
+                milliseconds = _statement_timeout_ms(self.target.timeout)
                 await self._run(
-                    sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(milliseconds))
+                    "setting the statement timeout",
+                    sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(milliseconds)),
                 )
-                doing = "reading the catalog"
                 return await self._read_catalog()
         except psycopg.Error as error:
-            raise _query_error(error, doing, self.where, self.target.timeout) from error
+            raise _query_error(error, self.doing, self.where, self.target.timeout) from error
 
     async def _run(
-        self, query: str | sql.Composed, params: dict[str, Any] | None = None
+        self, doing: str, query: str | sql.Composed, params: dict[str, Any] | None = None
     ) -> list[TupleRow]:
+        self.doing = doing
         self.queries += 1
         # Binary results: ints, bools and arrays arrive without text to parse.
         cursor = await self.connection.execute(query, params, binary=True)
@@ -426,7 +431,7 @@ class _Reader:
 
     async def _read_catalog(self) -> ObservedPostgres:
         ((database, version, version_num, schemas, ext_names, ext_versions),) = await self._run(
-            ABOUT
+            "reading the server version, schemas and extensions", ABOUT
         )
         # A store the docs say is absent: that it answered is all verification needs.
         absent = self.target.store.absent
@@ -445,27 +450,37 @@ class _Reader:
 
     async def _read_tables(self) -> tuple[PgTableObs, ...]:
         scope = {"schemas": self.schemas}
-        relations = await self._run(RELATIONS, scope)
-        columns = await self._run(COLUMNS, scope)
+        relations = await self._run("listing tables", RELATIONS, scope)
+        columns = await self._run("reading columns", COLUMNS, scope)
         pairs = sorted({(row[3], row[4]) for row in columns})
         types = await self._run(
-            TYPES, {"typids": [p[0] for p in pairs], "typmods": [p[1] for p in pairs]}
+            "naming column types",
+            TYPES,
+            {"typids": [p[0] for p in pairs], "typmods": [p[1] for p in pairs]},
         )
-        defaults = await self._run(DEFAULTS, scope)
-        constraints = await self._run(CONSTRAINTS, scope)
-        indexes = await self._run(INDEXES, scope)
-        return assemble(_CatalogRows(relations, columns, types, defaults, constraints, indexes))
+        defaults = await self._run("reading column defaults", DEFAULTS, scope)
+        constraints = await self._run("reading constraints", CONSTRAINTS, scope)
+        indexes = await self._run("reading indexes", INDEXES, scope)
+        rows = _CatalogRows(relations, columns, types, defaults, constraints, indexes)
+        with _collector_paused():
+            return _assemble(rows)
 
     async def _read_migrations(self, migrations: PgMigrations) -> PgMigrationHistory:
         history = HISTORY[migrations.tool]
         schema = pg_identifier(migrations.schema_) if migrations.schema_ else history.schema
-        found = await self._run(HISTORY_TABLE, {"schema": schema, "table": history.table})
+        found = await self._run(
+            f"looking for the {migrations.tool} history",
+            HISTORY_TABLE,
+            {"schema": schema, "table": history.table},
+        )
         if not found:
             where = f"{schema}.{history.table}" if schema else history.table
             return PgMigrationHistory(tool=migrations.tool, table=where, found=False)
         (actual_schema,) = found[0]
-        await self._run(SEARCH_PATH, {"schema": actual_schema})
-        rows = await self._run(history.query)
+        await self._run(
+            f"reading the {migrations.tool} history", SEARCH_PATH, {"schema": actual_schema}
+        )
+        rows = await self._run(f"reading the {migrations.tool} history", history.query)
         return _history(migrations.tool, f"{actual_schema}.{history.table}", rows)
 
 
@@ -503,11 +518,6 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def assemble(rows: _CatalogRows) -> tuple[PgTableObs, ...]:
-    with _collector_paused():
-        return _assemble(rows)
 
 
 def _assemble(rows: _CatalogRows) -> tuple[PgTableObs, ...]:
