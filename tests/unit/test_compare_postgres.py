@@ -485,6 +485,14 @@ def test_another_database_is_critical() -> None:
     ]
 
 
+def test_the_database_name_follows_identifier_rules() -> None:
+    assert compare_postgres(store({"database": "App"}), observed(database="app")) == []
+    assert compare_postgres(store({"database": '"App"'}), observed(database="App")) == []
+    assert [
+        f.path for f in compare_postgres(store({"database": "App"}), observed(database="App"))
+    ] == ["database"]
+
+
 def test_an_empty_postgres_block_checks_nothing() -> None:
     assert compare_postgres(store({}), observed(table("t", col("c")))) == []
 

@@ -132,7 +132,7 @@ class _Comparison:
 
     def findings(self) -> Iterable[Finding]:
         expected, observed = self.expected, self.observed
-        if expected.database is not None and expected.database != observed.database:
+        if expected.database is not None and pg_identifier(expected.database) != observed.database:
             yield Finding("database", DIFFERENT, DATABASE, expected.database, observed.database)
         for name in expected.extensions or ():
             extension = pg_identifier(name)
