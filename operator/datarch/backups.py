@@ -20,7 +20,6 @@ from datarch.claims import Backup, BackupArtifact, ClaimSpec, Store
 from datarch.durations import format_duration, parse_duration
 from datarch.errors import DatarchError, StoreError
 from datarch.observations import S3PrefixObs
-from datarch.probes import s3
 from datarch.probes.base import ClientPool, Target
 
 # The reasons a backup carries. datarch.reporting.conditions lists them with every other
@@ -37,6 +36,8 @@ ARTIFACT_MISSING = "ArtifactMissing"
 ARTIFACT_STALE = "ArtifactStale"
 ARTIFACT_TOO_SMALL = "ArtifactTooSmall"
 ARTIFACT_UNREADABLE = "ArtifactUnreadable"
+# Reasons that mean "could not tell", not "stale".
+UNKNOWN_REASONS = frozenset({CRON_JOB_UNREADABLE, ARTIFACT_UNREADABLE})
 
 # Without a timeZone, the CronJob controller schedules in its own zone: UTC in every
 # distribution that matters (kube-controller-manager runs in a UTC container).
@@ -61,6 +62,11 @@ class BackupResult:
     max_age_seconds: float | None = None
     artifact_age_seconds: float | None = None
     artifact_size_bytes: int | None = None
+
+    @property
+    def checked(self) -> bool:
+        """False when freshness could not be told: never read as fresh, nor as stale."""
+        return self.reason not in UNKNOWN_REASONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +355,8 @@ async def observe_artifact(
     spec: ClaimSpec, artifact: BackupArtifact, resolve: ResolveTarget, clients: ClientPool | None
 ) -> ArtifactObservation:
     """The newest object under the prefix, read with the artifact store's own credentials."""
+    from datarch.probes import s3  # noqa: PLC0415  (only claims with artifacts load minio)
+
     store = next(s for s in spec.stores if s.name == artifact.store)
     try:
         target = await resolve(store)

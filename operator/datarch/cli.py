@@ -7,15 +7,26 @@ or the claim is invalid (2 wins: an incomplete check is never merely "drifted").
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from datarch import __version__
-from datarch.claims import load_claim
+from datarch.claims import Claim, ClaimSpec, Store, load_claim
 from datarch.crd import crd_yaml
 from datarch.errors import ClaimInvalid
+
+if TYPE_CHECKING:
+    from datarch.backups import BackupResult
+    from datarch.probes.base import Target
+    from datarch.secrets import SecretResolver
+    from datarch.verification import StoreResult
+
+    BackupChecker = Callable[[ClaimSpec, Sequence[StoreResult]], Awaitable[Sequence[BackupResult]]]
 
 EXIT_CONFORMING = 0
 EXIT_FINDINGS = 1
@@ -51,8 +62,19 @@ def main() -> None:
     help="DIR/<secret>/<key> files, laid out like a mounted Secret. "
     "Default: DATARCH_SECRET_<SECRET>_<KEY> environment variables.",
 )
-def verify_command(claim_file: Path, output: str, secrets_dir: Path | None) -> None:
+@click.option(
+    "--skip-backups",
+    is_flag=True,
+    help="Verify the stores only. Otherwise backups are read from the cluster of the "
+    "current kubeconfig (or in-cluster config), in the claim's namespace.",
+)
+def verify_command(
+    claim_file: Path, output: str, secrets_dir: Path | None, skip_backups: bool
+) -> None:
     """Verify a claim once against the live stores."""
+    # A one-shot process: reference counting frees what it must, and the cyclic
+    # collector would otherwise rescan a large claim's ~10^5 objects many times.
+    gc.disable()
     # Imported here so `datarch crd` and `--version` load no store driver.
     from datarch.reporting.output import render_json, render_junit, render_text  # noqa: PLC0415
     from datarch.secrets import LocalSecrets  # noqa: PLC0415
@@ -63,7 +85,9 @@ def verify_command(claim_file: Path, output: str, secrets_dir: Path | None) -> N
     except ClaimInvalid as error:
         click.echo(f"datarch: invalid claim: {error}", err=True)
         sys.exit(EXIT_INCOMPLETE)
-    verdict = asyncio.run(verify(claim.spec, LocalSecrets(secrets_dir)))
+    secrets = LocalSecrets(secrets_dir)
+    backups = None if skip_backups or not claim.spec.backups else _backup_checker(claim, secrets)
+    verdict = asyncio.run(verify(claim.spec, secrets, backups=backups))
     render = {"text": render_text, "json": render_json, "junit": render_junit}[output]
     click.echo(render(claim, verdict), nl=False)
     for store in verdict.stores:
@@ -73,9 +97,53 @@ def verify_command(claim_file: Path, output: str, secrets_dir: Path | None) -> N
                 f"{store.error_reason}: {store.message}",
                 err=True,
             )
+    for backup in verdict.backups:
+        if not backup.checked:
+            click.echo(
+                f"datarch: backup {backup.name} not checked: {backup.reason}: {backup.message}",
+                err=True,
+            )
     sys.exit(
         {"ok": EXIT_CONFORMING, "findings": EXIT_FINDINGS}.get(verdict.result, EXIT_INCOMPLETE)
     )
+
+
+def _backup_checker(claim: Claim, secrets: SecretResolver) -> BackupChecker:
+    """Reads CronJobs and Jobs through the current kubeconfig; without one, every
+    backup is reported as not checked (exit 2), never as fresh."""
+    from kubernetes import client, config  # noqa: PLC0415  (only claims with backups)
+
+    from datarch.backups import CRON_JOB_UNREADABLE, BackupResult, check_backups  # noqa: PLC0415
+    from datarch.verification import resolve_target  # noqa: PLC0415
+
+    try:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        batch_v1 = client.BatchV1Api()
+    except Exception as error:  # the kubernetes client raises several unrelated types
+        cause = f"while loading the Kubernetes configuration: {error}; use --skip-backups to verify the stores only"
+
+        async def unreadable(spec: ClaimSpec, _: Sequence[StoreResult]) -> list[BackupResult]:
+            return [BackupResult(b.name, False, CRON_JOB_UNREADABLE, cause) for b in spec.backups]
+
+        return unreadable
+
+    async def checker(spec: ClaimSpec, stores: Sequence[StoreResult]) -> list[BackupResult]:
+        async def target(store: Store) -> Target:
+            return await resolve_target(store, spec.timeout_seconds, secrets)
+
+        return await check_backups(
+            spec,
+            claim.metadata.namespace,
+            batch_v1,
+            target,
+            unreadable_stores={s.name for s in stores if not s.checked},
+            api_timeout=spec.timeout_seconds,
+        )
+
+    return checker
 
 
 @main.command("crd")

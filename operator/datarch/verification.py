@@ -124,10 +124,16 @@ class Verdict:
 
     @property
     def result(self) -> str:
-        """ok | findings | error, for the verifications counter and the CLI's exit code."""
-        if not self.complete:
+        """ok | findings | error, for the verifications counter and the CLI's exit code.
+
+        A store or backup that could not be checked makes the whole pass an error:
+        an incomplete check is never reported as merely drifted.
+        """
+        if not self.complete or not all(b.checked for b in self.backups):
             return "error"
-        return "findings" if self.findings else "ok"
+        if self.findings or not all(b.fresh for b in self.backups):
+            return "findings"
+        return "ok"
 
 
 async def resolve_target(store: Store, timeout: float, secrets: SecretResolver) -> Target:

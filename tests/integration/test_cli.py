@@ -243,3 +243,44 @@ def test_a_redis_documented_as_absent_is_a_finding_when_one_answers(
     )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "documented as absent, but a redis server answered" in run.stdout
+
+
+def _with_backup(namespace: str) -> dict[str, Any]:
+    claim = _claim([USERS])
+    claim["metadata"]["namespace"] = namespace
+    claim["spec"]["backups"] = [
+        {
+            "name": "nightly",
+            "store": "main",
+            "cronJob": {"name": "pg-backup"},
+            "schedule": "0 2 * * *",
+        }
+    ]
+    return claim
+
+
+def test_backups_are_not_checked_without_a_cluster_and_that_exits_two(
+    tmp_path: Path, platform: PgDatabase
+) -> None:
+    env = {"DATARCH_SECRET_PG_READONLY_DSN": platform.ro_dsn, "KUBECONFIG": str(tmp_path / "none")}
+    run = _verify(tmp_path, _with_backup("data"), env)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "backup nightly not checked: CronJobUnreadable" in run.stderr
+    assert "--skip-backups" in run.stderr
+
+
+def test_skip_backups_verifies_the_stores_alone(tmp_path: Path, platform: PgDatabase) -> None:
+    env = {"DATARCH_SECRET_PG_READONLY_DSN": platform.ro_dsn, "KUBECONFIG": str(tmp_path / "none")}
+    run = _verify(tmp_path, _with_backup("data"), env, "--skip-backups")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.e2e
+def test_a_documented_cron_job_that_does_not_exist_is_a_finding(
+    tmp_path: Path, platform: PgDatabase, kube_namespace: str
+) -> None:
+    run = _verify(
+        tmp_path, _with_backup(kube_namespace), {"DATARCH_SECRET_PG_READONLY_DSN": platform.ro_dsn}
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "backup nightly: CronJobNotFound" in run.stdout

@@ -101,4 +101,4 @@ ARTIFACT_TOO_SMALL: Final = backups.ARTIFACT_TOO_SMALL
 ARTIFACT_UNREADABLE: Final = backups.ARTIFACT_UNREADABLE
 
 # Backup reasons that mean "could not tell", not "stale": BackupsFresh becomes Unknown.
-BACKUP_REASONS_UNKNOWN: Final = frozenset({CRON_JOB_UNREADABLE, ARTIFACT_UNREADABLE})
+BACKUP_REASONS_UNKNOWN: Final = backups.UNKNOWN_REASONS
