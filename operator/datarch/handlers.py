@@ -323,7 +323,9 @@ class Schedule:
 
     async def _verdict(self, ref: ClaimRef, spec: ClaimSpec) -> Verdict:
         # A new reader each pass re-reads the Secrets, so a rotated password just works.
-        secrets = KubernetesSecrets(self._core_v1, ref.namespace)
+        secrets = KubernetesSecrets(
+            self._core_v1, ref.namespace, self._settings.kube_api_timeout_seconds
+        )
 
         async def target(store: Store) -> Target:
             return await resolve_target(store, spec.timeout_seconds, secrets)

@@ -76,9 +76,10 @@ class KubernetesSecrets:
     the official client is synchronous. One pass reads each Secret once.
     """
 
-    def __init__(self, core_v1: Any, namespace: str) -> None:
+    def __init__(self, core_v1: Any, namespace: str, request_timeout: float | None = None) -> None:
         self._api = core_v1
         self._namespace = namespace
+        self._request_timeout = request_timeout
         self._cache: dict[str, dict[str, str]] = {}
         self._lock = asyncio.Lock()
 
@@ -100,7 +101,9 @@ class KubernetesSecrets:
 
     def _fetch(self, ref_name: str) -> dict[str, str]:
         try:
-            secret = self._api.read_namespaced_secret(ref_name, self._namespace)
+            secret = self._api.read_namespaced_secret(
+                ref_name, self._namespace, _request_timeout=self._request_timeout
+            )
         except Exception as error:  # kubernetes.client.ApiException, or a connection error
             status = getattr(error, "status", None)
             cause = {404: "not found", 403: "forbidden"}.get(status or 0, type(error).__name__)

@@ -612,7 +612,7 @@ async def test_changing_a_streams_max_age_is_a_finding_on_the_nats_store(
     conforming = await claims.wait("platform", "Conforming", "False")
     assert conforming["message"].startswith(f"1 finding in events: events/{platform.stream}.")
     [finding] = claims.get("platform")["status"]["findings"]
-    assert finding["path"].startswith(f"events/{platform.stream}.max")
+    assert finding["path"] == f"events/{platform.stream}.maxAge"
     assert (finding["expected"], finding["observed"]) == ("1h", "2h")
 
     await platform.nats.js.update_stream(

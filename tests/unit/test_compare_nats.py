@@ -222,31 +222,31 @@ DIFFERING = [
     pytest.param(
         events_claim(maxAge="24h"),
         observed(EVENTS),
-        [Finding("EVENTS.max_age", DIFFERENT, WARNING, "24h", "168h")],
+        [Finding("EVENTS.maxAge", DIFFERENT, WARNING, "24h", "168h")],
         id="max age",
     ),
     pytest.param(
         events_claim(maxAge="0s"),
         observed(EVENTS),
-        [Finding("EVENTS.max_age", DIFFERENT, WARNING, "0s", "168h")],
+        [Finding("EVENTS.maxAge", DIFFERENT, WARNING, "0s", "168h")],
         id="max age documented unlimited",
     ),
     pytest.param(
         events_claim(maxBytes=1048576),
         observed(EVENTS),
-        [Finding("EVENTS.max_bytes", DIFFERENT, WARNING, "1048576", "-1")],
+        [Finding("EVENTS.maxBytes", DIFFERENT, WARNING, "1048576", "-1")],
         id="max bytes",
     ),
     pytest.param(
         events_claim(maxMsgs=-1),
         observed(replace(EVENTS, max_msgs=5000)),
-        [Finding("EVENTS.max_msgs", DIFFERENT, WARNING, "-1", "5000")],
+        [Finding("EVENTS.maxMsgs", DIFFERENT, WARNING, "-1", "5000")],
         id="max msgs",
     ),
     pytest.param(
         events_claim(maxMsgSize=1024),
         observed(EVENTS),
-        [Finding("EVENTS.max_msg_size", DIFFERENT, WARNING, "1024", "-1")],
+        [Finding("EVENTS.maxMsgSize", DIFFERENT, WARNING, "1024", "-1")],
         id="max msg size",
     ),
     pytest.param(
@@ -258,13 +258,13 @@ DIFFERING = [
     pytest.param(
         events_claim(duplicateWindow="500ms"),
         observed(EVENTS),
-        [Finding("EVENTS.duplicate_window", DIFFERENT, WARNING, "500ms", "2m")],
+        [Finding("EVENTS.duplicateWindow", DIFFERENT, WARNING, "500ms", "2m")],
         id="duplicate window",
     ),
     pytest.param(
         events_claim(allowDirect=True),
         observed(EVENTS),
-        [Finding("EVENTS.allow_direct", DIFFERENT, WARNING, "true", "false")],
+        [Finding("EVENTS.allowDirect", DIFFERENT, WARNING, "true", "false")],
         id="allow direct",
     ),
     pytest.param(
@@ -276,13 +276,13 @@ DIFFERING = [
     pytest.param(
         worker_claim(ackPolicy="all"),
         observed(EVENTS),
-        [Finding("EVENTS.consumers.worker.ack_policy", DIFFERENT, WARNING, "all", "explicit")],
+        [Finding("EVENTS.consumers.worker.ackPolicy", DIFFERENT, WARNING, "all", "explicit")],
         id="ack policy",
     ),
     pytest.param(
         worker_claim(deliverPolicy="new"),
         observed(EVENTS),
-        [Finding("EVENTS.consumers.worker.deliver_policy", DIFFERENT, WARNING, "new", "all")],
+        [Finding("EVENTS.consumers.worker.deliverPolicy", DIFFERENT, WARNING, "new", "all")],
         id="deliver policy",
     ),
     pytest.param(
@@ -290,7 +290,7 @@ DIFFERING = [
         observed(EVENTS),
         [
             Finding(
-                "EVENTS.consumers.worker.filter_subjects",
+                "EVENTS.consumers.worker.filterSubjects",
                 DIFFERENT,
                 WARNING,
                 "app.events.orders, app.events.refunds",
@@ -302,37 +302,37 @@ DIFFERING = [
     pytest.param(
         worker_claim(maxDeliver=5),
         observed(EVENTS),
-        [Finding("EVENTS.consumers.worker.max_deliver", DIFFERENT, WARNING, "5", "-1")],
+        [Finding("EVENTS.consumers.worker.maxDeliver", DIFFERENT, WARNING, "5", "-1")],
         id="max deliver",
     ),
     pytest.param(
         worker_claim(ackWait="1m"),
         observed(EVENTS),
-        [Finding("EVENTS.consumers.worker.ack_wait", DIFFERENT, WARNING, "1m", "30s")],
+        [Finding("EVENTS.consumers.worker.ackWait", DIFFERENT, WARNING, "1m", "30s")],
         id="ack wait",
     ),
     pytest.param(
         worker_claim(maxAckPending=100),
         observed(EVENTS),
-        [Finding("EVENTS.consumers.worker.max_ack_pending", DIFFERENT, WARNING, "100", "1000")],
+        [Finding("EVENTS.consumers.worker.maxAckPending", DIFFERENT, WARNING, "100", "1000")],
         id="max ack pending setting",
     ),
     pytest.param(
         worker_claim(lag={"maxPending": 1000}),
         observed(with_worker(num_pending=2500)),
-        [Finding("EVENTS.consumers.worker.num_pending", DIFFERENT, WARNING, "<= 1000", "2500")],
+        [Finding("EVENTS.consumers.worker.lag.maxPending", DIFFERENT, WARNING, "<= 1000", "2500")],
         id="lag: pending",
     ),
     pytest.param(
         worker_claim(lag={"maxAckPending": 1}),
         observed(EVENTS),
-        [Finding("EVENTS.consumers.worker.num_ack_pending", DIFFERENT, WARNING, "<= 1", "2")],
+        [Finding("EVENTS.consumers.worker.lag.maxAckPending", DIFFERENT, WARNING, "<= 1", "2")],
         id="lag: ack pending",
     ),
     pytest.param(
         worker_claim(lag={"maxRedelivered": 0}),
         observed(with_worker(num_redelivered=3)),
-        [Finding("EVENTS.consumers.worker.num_redelivered", DIFFERENT, WARNING, "<= 0", "3")],
+        [Finding("EVENTS.consumers.worker.lag.maxRedelivered", DIFFERENT, WARNING, "<= 0", "3")],
         id="lag: redelivered",
     ),
     pytest.param(
@@ -340,7 +340,11 @@ DIFFERING = [
         observed(with_worker(oldest_unacked_age_seconds=432.0)),
         [
             Finding(
-                "EVENTS.consumers.worker.oldest_unacked_age", DIFFERENT, WARNING, "<= 5m", "7m12s"
+                "EVENTS.consumers.worker.lag.maxOldestUnackedAge",
+                DIFFERENT,
+                WARNING,
+                "<= 5m",
+                "7m12s",
             )
         ],
         id="lag: oldest unacked age",
@@ -350,7 +354,7 @@ DIFFERING = [
         observed(with_worker(oldest_unacked_age_seconds=0.25)),
         [
             Finding(
-                "EVENTS.consumers.worker.oldest_unacked_age",
+                "EVENTS.consumers.worker.lag.maxOldestUnackedAge",
                 DIFFERENT,
                 WARNING,
                 "<= 100ms",
@@ -375,7 +379,7 @@ DIFFERING = [
         [
             Finding("kv.sessions.history", DIFFERENT, WARNING, "1", "5"),
             Finding("kv.sessions.ttl", DIFFERENT, WARNING, "30m", "1h"),
-            Finding("kv.sessions.max_bytes", DIFFERENT, WARNING, "1024", "-1"),
+            Finding("kv.sessions.maxBytes", DIFFERENT, WARNING, "1024", "-1"),
             Finding("kv.sessions.replicas", DIFFERENT, WARNING, "3", "1"),
         ],
         id="KV bucket settings",
@@ -416,7 +420,8 @@ def test_a_lag_finding_reads_as_threshold_and_figure() -> None:
         store(worker_claim(lag={"maxPending": 1000})), observed(with_worker(num_pending=2500))
     )
     assert (
-        finding.describe() == "EVENTS.consumers.worker.num_pending: expected <= 1000, observed 2500"
+        finding.describe()
+        == "EVENTS.consumers.worker.lag.maxPending: expected <= 1000, observed 2500"
     )
 
 

@@ -11,7 +11,7 @@ msgs, msg size, replicas, discard, duplicate window, allow direct, consumer
 settings) and exceeded lag thresholds. Warning as well: undocumented objects in
 strict mode.
 
-Paths: `EVENTS.max_age`, `EVENTS.consumers.worker.num_pending`,
+Paths name the claim's fields: `EVENTS.maxAge`, `EVENTS.consumers.worker.lag.maxPending`,
 `kv.sessions.history`, `objectstore.files.ttl` (the prefixes the JUnit output
 groups by). KV buckets and object stores are streams `KV_<bucket>` and
 `OBJ_<bucket>` underneath; they are reported by their bucket name.
@@ -86,19 +86,19 @@ def _compare_stream(
             ("sources", expected.sources, observed.sources, _same_set, _CRITICAL),
             ("sealed", expected.sealed, observed.sealed, _equal, _CRITICAL),
             ("replicas", expected.replicas, observed.replicas, _equal, _WARNING),
-            ("max_age", expected.max_age, observed.max_age_seconds, _same_duration, _WARNING),
-            ("max_bytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
-            ("max_msgs", expected.max_msgs, observed.max_msgs, _same_limit, _WARNING),
-            ("max_msg_size", expected.max_msg_size, observed.max_msg_size, _same_limit, _WARNING),
+            ("maxAge", expected.max_age, observed.max_age_seconds, _same_duration, _WARNING),
+            ("maxBytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
+            ("maxMsgs", expected.max_msgs, observed.max_msgs, _same_limit, _WARNING),
+            ("maxMsgSize", expected.max_msg_size, observed.max_msg_size, _same_limit, _WARNING),
             ("discard", expected.discard, observed.discard, _equal, _WARNING),
             (
-                "duplicate_window",
+                "duplicateWindow",
                 expected.duplicate_window,
                 observed.duplicate_window_seconds,
                 _same_duration,
                 _WARNING,
             ),
-            ("allow_direct", expected.allow_direct, observed.allow_direct, _equal, _WARNING),
+            ("allowDirect", expected.allow_direct, observed.allow_direct, _equal, _WARNING),
         ],
     )
     if expected.consumers is None:
@@ -135,19 +135,19 @@ def _compare_consumer(
     findings = _compare_fields(
         path,
         [
-            ("ack_policy", expected.ack_policy, observed.ack_policy, _equal, _WARNING),
-            ("deliver_policy", expected.deliver_policy, observed.deliver_policy, _equal, _WARNING),
+            ("ackPolicy", expected.ack_policy, observed.ack_policy, _equal, _WARNING),
+            ("deliverPolicy", expected.deliver_policy, observed.deliver_policy, _equal, _WARNING),
             (
-                "filter_subjects",
+                "filterSubjects",
                 expected.filter_subjects,
                 observed.filter_subjects,
                 _same_set,
                 _WARNING,
             ),
-            ("max_deliver", expected.max_deliver, observed.max_deliver, _same_limit, _WARNING),
-            ("ack_wait", expected.ack_wait, observed.ack_wait_seconds, _same_duration, _WARNING),
+            ("maxDeliver", expected.max_deliver, observed.max_deliver, _same_limit, _WARNING),
+            ("ackWait", expected.ack_wait, observed.ack_wait_seconds, _same_duration, _WARNING),
             (
-                "max_ack_pending",
+                "maxAckPending",
                 expected.max_ack_pending,
                 observed.max_ack_pending,
                 _equal,
@@ -159,9 +159,9 @@ def _compare_consumer(
     if lag is None:
         return findings
     for field, limit, figure in (
-        ("num_pending", lag.max_pending, observed.num_pending),
-        ("num_ack_pending", lag.max_ack_pending, observed.num_ack_pending),
-        ("num_redelivered", lag.max_redelivered, observed.num_redelivered),
+        ("lag.maxPending", lag.max_pending, observed.num_pending),
+        ("lag.maxAckPending", lag.max_ack_pending, observed.num_ack_pending),
+        ("lag.maxRedelivered", lag.max_redelivered, observed.num_redelivered),
     ):
         if limit is not None and figure > limit:
             findings.append(
@@ -174,7 +174,7 @@ def _compare_consumer(
     if limit_text is not None and age is not None and age > parse_duration(limit_text):
         findings.append(
             Finding(
-                f"{path}.oldest_unacked_age",
+                f"{path}.lag.maxOldestUnackedAge",
                 FindingKind.DIFFERENT,
                 _WARNING,
                 f"<= {limit_text}",
@@ -197,7 +197,7 @@ def _compare_key_value(expected: NatsKeyValue, observed: NatsStreamObs | None) -
             ("storage", expected.storage, observed.storage, _equal, _CRITICAL),
             ("history", expected.history, observed.history, _equal, _WARNING),
             ("ttl", expected.ttl, observed.max_age_seconds, _same_duration, _WARNING),
-            ("max_bytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
+            ("maxBytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
             ("replicas", expected.replicas, observed.replicas, _equal, _WARNING),
         ],
     )
@@ -214,7 +214,7 @@ def _compare_object_store(
         [
             ("storage", expected.storage, observed.storage, _equal, _CRITICAL),
             ("ttl", expected.ttl, observed.max_age_seconds, _same_duration, _WARNING),
-            ("max_bytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
+            ("maxBytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
             ("replicas", expected.replicas, observed.replicas, _equal, _WARNING),
         ],
     )
