@@ -26,12 +26,13 @@ lint: venv
 # crds/ carries exactly what `datarch crd` prints; a unit test fails when it differs.
 crds: venv
 	$(BIN)/datarch crd > crds/datarch.io_dataarchitectureclaims.yaml
+	cp crds/datarch.io_dataarchitectureclaims.yaml helm/datarch/crds/
 
 test: venv env lint
 	$(ENV_VARS) && $(BIN)/pytest tests
 
-test-unit: venv
-	$(BIN)/pytest tests/unit
+test-unit: venv env
+	$(ENV_VARS) && $(BIN)/pytest tests/unit
 
 test-integration: venv env
 	$(ENV_VARS) && $(BIN)/pytest tests/integration

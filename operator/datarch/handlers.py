@@ -55,6 +55,9 @@ DEFAULT_INTERVAL_SECONDS = 300.0
 
 async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.enabled = False  # kopf's log lines are not Events: ours mark transitions only
+    # Namespaces are exact names and the CRD is installed first: no cluster-wide
+    # list/watch of CRDs or namespaces is needed (nor granted by the chart).
+    settings.scanning.disabled = True
     # The synchronous kubernetes client and some drivers run in threads: enough for every
     # claim allowed at once, rather than asyncio's default of CPUs + 4.
     workers = 4 * memo.settings.max_concurrent_claims
