@@ -77,6 +77,9 @@ def start_servers() -> None:
     if done.returncode != 0:
         sys.exit("demo: the local servers did not start; see the messages above")
     load_environment()
+    say("The control plane's namespaces (kubectl get namespaces) and datarch itself")
+    print(kubectl("get", "namespaces"), end="")
+    print(run([str(REPO / ".venv" / "bin" / "datarch"), "--version"]), end="", flush=True)
 
 
 def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
