@@ -267,7 +267,9 @@ class MongoIndex(Model):
 class MongoTimeseries(Model):
     time_field: str = Field(description="timeField of the time-series collection.")
     meta_field: str | None = Field(default=None, description="metaField.")
-    granularity: Literal["seconds", "minutes", "hours"] | None = Field(default=None)
+    granularity: Literal["seconds", "minutes", "hours"] | None = Field(
+        default=None, description="Bucket granularity."
+    )
 
 
 class MongoCollection(Model):
@@ -278,14 +280,20 @@ class MongoCollection(Model):
     capped: bool | None = Field(default=None, description="Whether the collection is capped.")
     timeseries: MongoTimeseries | None = Field(default=None, description="Time-series options.")
     validator: dict[str, Any] | None = Field(default=None, description="Validator document.")
-    validation_level: Literal["off", "strict", "moderate"] | None = Field(default=None)
-    validation_action: Literal["error", "warn"] | None = Field(default=None)
+    validation_level: Literal["off", "strict", "moderate"] | None = Field(
+        default=None, description="validationLevel of the validator."
+    )
+    validation_action: Literal["error", "warn"] | None = Field(
+        default=None, description="validationAction of the validator."
+    )
     indexes: list[MongoIndex] | None = Field(default=None, description="Indexes beyond _id.")
 
 
 class MongoDatabase(Model):
     name: Name = Field(description="Database name.")
-    collections: list[MongoCollection] | None = Field(default=None)
+    collections: list[MongoCollection] | None = Field(
+        default=None, description="Documented collections."
+    )
 
 
 class MongoExpectations(Model):
@@ -313,58 +321,82 @@ class ConsumerLag(Model):
 
 class NatsConsumer(Model):
     name: Name = Field(description="Durable consumer name.")
-    ack_policy: Literal["explicit", "none", "all"] | None = Field(default=None)
+    ack_policy: Literal["explicit", "none", "all"] | None = Field(
+        default=None, description="Acknowledgement policy."
+    )
     deliver_policy: (
         Literal["all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject"]
         | None
-    ) = Field(default=None)
+    ) = Field(default=None, description="Where delivery starts.")
     filter_subjects: list[str] | None = Field(default=None, description="Filter subject(s).")
-    max_deliver: int | None = Field(default=None)
-    ack_wait: Duration | None = Field(default=None)
-    max_ack_pending: int | None = Field(default=None)
+    max_deliver: int | None = Field(
+        default=None, description="Most delivery attempts per message (-1 unlimited)."
+    )
+    ack_wait: Duration | None = Field(
+        default=None, description="Time allowed for an acknowledgement."
+    )
+    max_ack_pending: int | None = Field(
+        default=None, description="Most unacknowledged messages in flight."
+    )
     lag: ConsumerLag | None = Field(default=None, description="Lag thresholds.")
 
 
 class NatsStream(Model):
     name: Name = Field(description="Stream name.")
-    subjects: list[str] | None = Field(default=None)
-    retention: Literal["limits", "interest", "workqueue"] | None = Field(default=None)
-    storage: Literal["file", "memory"] | None = Field(default=None)
-    replicas: int | None = Field(default=None, ge=1)
+    subjects: list[str] | None = Field(default=None, description="Subjects the stream captures.")
+    retention: Literal["limits", "interest", "workqueue"] | None = Field(
+        default=None, description="Retention policy."
+    )
+    storage: Literal["file", "memory"] | None = Field(default=None, description="Storage backend.")
+    replicas: int | None = Field(default=None, description="Number of replicas.", ge=1)
     max_age: Duration | None = Field(default=None, description="0s means unlimited.")
     max_bytes: int | None = Field(default=None, description="-1 means unlimited.")
     max_msgs: int | None = Field(default=None, description="-1 means unlimited.")
     max_msg_size: int | None = Field(default=None, description="-1 means unlimited.")
-    discard: Literal["old", "new"] | None = Field(default=None)
-    duplicate_window: Duration | None = Field(default=None)
-    allow_direct: bool | None = Field(default=None)
-    sealed: bool | None = Field(default=None)
+    discard: Literal["old", "new"] | None = Field(
+        default=None, description="What is discarded when a limit is reached."
+    )
+    duplicate_window: Duration | None = Field(
+        default=None, description="Window for duplicate detection."
+    )
+    allow_direct: bool | None = Field(default=None, description="Whether direct get is allowed.")
+    sealed: bool | None = Field(default=None, description="Whether the stream is sealed.")
     mirror: str | None = Field(default=None, description="Name of the mirrored stream.")
     sources: list[str] | None = Field(default=None, description="Names of source streams.")
-    consumers: list[NatsConsumer] | None = Field(default=None)
+    consumers: list[NatsConsumer] | None = Field(
+        default=None, description="Documented durable consumers."
+    )
 
 
 class NatsKeyValue(Model):
     bucket: Name = Field(description="KV bucket name (stream KV_<bucket>).")
-    history: int | None = Field(default=None, ge=1)
-    ttl: Duration | None = Field(default=None)
-    max_bytes: int | None = Field(default=None)
-    storage: Literal["file", "memory"] | None = Field(default=None)
-    replicas: int | None = Field(default=None, ge=1)
+    history: int | None = Field(default=None, description="Values kept per key.", ge=1)
+    ttl: Duration | None = Field(default=None, description="How long a value lives.")
+    max_bytes: int | None = Field(
+        default=None, description="Size limit of the bucket (-1 unlimited)."
+    )
+    storage: Literal["file", "memory"] | None = Field(default=None, description="Storage backend.")
+    replicas: int | None = Field(default=None, description="Number of replicas.", ge=1)
 
 
 class NatsObjectStore(Model):
     bucket: Name = Field(description="Object store bucket name (stream OBJ_<bucket>).")
-    ttl: Duration | None = Field(default=None)
-    max_bytes: int | None = Field(default=None)
-    storage: Literal["file", "memory"] | None = Field(default=None)
-    replicas: int | None = Field(default=None, ge=1)
+    ttl: Duration | None = Field(default=None, description="How long an object lives.")
+    max_bytes: int | None = Field(
+        default=None, description="Size limit of the bucket (-1 unlimited)."
+    )
+    storage: Literal["file", "memory"] | None = Field(default=None, description="Storage backend.")
+    replicas: int | None = Field(default=None, description="Number of replicas.", ge=1)
 
 
 class NatsExpectations(Model):
-    streams: list[NatsStream] | None = Field(default=None)
-    key_values: list[NatsKeyValue] | None = Field(default=None)
-    object_stores: list[NatsObjectStore] | None = Field(default=None)
+    streams: list[NatsStream] | None = Field(default=None, description="Documented streams.")
+    key_values: list[NatsKeyValue] | None = Field(
+        default=None, description="Documented KV buckets."
+    )
+    object_stores: list[NatsObjectStore] | None = Field(
+        default=None, description="Documented object stores."
+    )
 
 
 # --- S3 ---------------------------------------------------------------------
@@ -373,31 +405,41 @@ class NatsExpectations(Model):
 class S3LifecycleRule(Model):
     id: str | None = Field(default=None, description="Rule ID.")
     prefix: str | None = Field(default=None, description="Prefix (or filter prefix) of the rule.")
-    expiration_days: int | None = Field(default=None, ge=0)
-    noncurrent_expiration_days: int | None = Field(default=None, ge=0)
+    expiration_days: int | None = Field(
+        default=None, description="Days after which current objects expire.", ge=0
+    )
+    noncurrent_expiration_days: int | None = Field(
+        default=None, description="Days after which noncurrent versions expire.", ge=0
+    )
 
 
 class S3ObjectLock(Model):
     enabled: bool = Field(default=True, description="Whether object lock is enabled.")
-    mode: Literal["governance", "compliance"] | None = Field(default=None)
-    days: int | None = Field(default=None, ge=0)
-    years: int | None = Field(default=None, ge=0)
+    mode: Literal["governance", "compliance"] | None = Field(
+        default=None, description="Default retention mode."
+    )
+    days: int | None = Field(default=None, description="Default retention in days.", ge=0)
+    years: int | None = Field(default=None, description="Default retention in years.", ge=0)
 
 
 class S3Bucket(Model):
     name: Name = Field(description="Bucket name.")
-    versioning: Literal["enabled", "suspended", "disabled"] | None = Field(default=None)
+    versioning: Literal["enabled", "suspended", "disabled"] | None = Field(
+        default=None, description="Versioning state."
+    )
     anonymous_access: Literal["none", "read", "write", "readwrite"] | None = Field(
         default=None, description="Derived from the bucket policy's statements for Principal *."
     )
-    lifecycle: list[S3LifecycleRule] | None = Field(default=None)
-    object_lock: S3ObjectLock | None = Field(default=None)
-    encryption: Literal["none", "AES256", "aws:kms"] | None = Field(default=None)
-    tags: dict[str, str] | None = Field(default=None)
+    lifecycle: list[S3LifecycleRule] | None = Field(default=None, description="Lifecycle rules.")
+    object_lock: S3ObjectLock | None = Field(default=None, description="Object lock configuration.")
+    encryption: Literal["none", "AES256", "aws:kms"] | None = Field(
+        default=None, description="Default server-side encryption."
+    )
+    tags: dict[str, str] | None = Field(default=None, description="Bucket tags.")
 
 
 class S3Expectations(Model):
-    buckets: list[S3Bucket] | None = Field(default=None)
+    buckets: list[S3Bucket] | None = Field(default=None, description="Documented buckets.")
 
 
 # --- Redis ------------------------------------------------------------------
@@ -421,12 +463,14 @@ class RedisKeyPattern(Model):
 
 
 class RedisExpectations(Model):
-    role: Literal["master", "replica"] | None = Field(default=None)
+    role: Literal["master", "replica"] | None = Field(default=None, description="Replication role.")
     maxmemory: str | None = Field(default=None, description="e.g. `256mb`; `0` means unlimited.")
     maxmemory_policy: str | None = Field(default=None, description="e.g. `allkeys-lru`.")
-    persistence: RedisPersistence | None = Field(default=None)
+    persistence: RedisPersistence | None = Field(default=None, description="AOF and RDB settings.")
     databases: list[int] | None = Field(default=None, description="Database numbers holding keys.")
-    key_patterns: list[RedisKeyPattern] | None = Field(default=None)
+    key_patterns: list[RedisKeyPattern] | None = Field(
+        default=None, description="Key patterns whose TTLs are checked by sampling."
+    )
 
 
 # --- stores and backups -------------------------------------------------------
@@ -473,11 +517,17 @@ class Store(Model):
     severity_overrides: list[SeverityOverrideSpec] | None = Field(
         default=None, description="Per-store severities for findings whose path matches a glob."
     )
-    postgres: PostgresExpectations | None = None
-    mongodb: MongoExpectations | None = None
-    nats: NatsExpectations | None = None
-    s3: S3Expectations | None = None
-    redis: RedisExpectations | None = None
+    postgres: PostgresExpectations | None = Field(
+        default=None, description="Expectations of a postgres store."
+    )
+    mongodb: MongoExpectations | None = Field(
+        default=None, description="Expectations of a mongodb store."
+    )
+    nats: NatsExpectations | None = Field(default=None, description="Expectations of a nats store.")
+    s3: S3Expectations | None = Field(default=None, description="Expectations of an s3 store.")
+    redis: RedisExpectations | None = Field(
+        default=None, description="Expectations of a redis store."
+    )
 
     @model_validator(mode="after")
     def _one_block(self) -> Store:
@@ -599,63 +649,84 @@ class ClaimSpec(Model):
 
 class Condition(Model):
     type: str = Field(description="Ready, StoresReachable, Conforming or BackupsFresh.")
-    status: Literal["True", "False", "Unknown"]
+    status: Literal["True", "False", "Unknown"] = Field(
+        description="Unknown when it could not be told (a store or backup not read)."
+    )
     reason: str = Field(description="CamelCase reason.")
-    message: str = ""
+    message: str = Field(default="", description="What a person needs to act on it.")
     last_transition_time: datetime = Field(description="Changes only when status flips.")
-    observed_generation: int | None = None
+    observed_generation: int | None = Field(
+        default=None, description="The spec generation this condition was computed from."
+    )
 
 
 class StoreStatus(Model):
-    name: str
-    kind: StoreKind
-    reachable: bool
-    version: str | None = None
-    findings: int = 0
-    last_observed_at: datetime | None = None
-    message: str = ""
+    name: str = Field(description="Store name from the spec.")
+    kind: StoreKind = Field(description="Store kind.")
+    reachable: bool = Field(description="Whether the store answered in the last pass.")
+    version: str | None = Field(default=None, description="Server version observed.")
+    findings: int = Field(default=0, description="Findings in this store.")
+    last_observed_at: datetime | None = Field(
+        default=None, description="When the store was last read."
+    )
+    message: str = Field(default="", description="Why it could not be checked, when it could not.")
 
 
 class BackupStatus(Model):
-    name: str
-    last_successful_time: datetime | None = None
-    age_seconds: int | None = None
-    fresh: bool = False
-    artifact_age_seconds: int | None = None
-    message: str = ""
+    name: str = Field(description="Backup name from the spec.")
+    last_successful_time: datetime | None = Field(
+        default=None, description="The last successful run seen."
+    )
+    age_seconds: int | None = Field(default=None, description="Age of the last success.")
+    fresh: bool = Field(default=False, description="Whether it is within maxAge.")
+    artifact_age_seconds: int | None = Field(
+        default=None, description="Age of the newest artifact, when one is documented."
+    )
+    message: str = Field(default="", description="Why it is not fresh, or could not be told.")
 
 
 class FindingStatus(Model):
-    path: str
-    kind: str
-    severity: str
-    expected: str | None = None
-    observed: str | None = None
-    message: str = ""
+    path: str = Field(description="store/path of the object that differs.")
+    kind: str = Field(description="missing | unexpected | different")
+    severity: str = Field(description="critical | warning | info")
+    expected: str | None = Field(default=None, description="What the claim says.")
+    observed: str | None = Field(default=None, description="What the store showed.")
+    message: str = Field(default="", description="The finding in one line.")
 
 
 class Summary(Model):
     findings: int = Field(default=0, description="Total findings.")
-    critical: int = 0
-    warning: int = 0
-    info: int = 0
-    stores_reachable: int = 0
-    stores_total: int = 0
+    critical: int = Field(default=0, description="Critical findings.")
+    warning: int = Field(default=0, description="Warning findings.")
+    info: int = Field(default=0, description="Info findings.")
+    stores_reachable: int = Field(default=0, description="Stores read in the last pass.")
+    stores_total: int = Field(default=0, description="Stores in the spec.")
     stores: str = Field(default="0/0", description="Reachable of total, for the printer column.")
-    backups_fresh: int = 0
-    backups_total: int = 0
+    backups_fresh: int = Field(default=0, description="Backups within maxAge.")
+    backups_total: int = Field(default=0, description="Backups in the spec.")
     backups: str = Field(default="0/0", description="Fresh of total, for the printer column.")
 
 
 class ClaimStatus(Model):
-    observed_generation: int | None = None
-    last_verified_at: datetime | None = None
-    conditions: list[Condition] = Field(default_factory=list)
-    summary: Summary = Field(default_factory=Summary)
-    stores: list[StoreStatus] = Field(default_factory=list)
-    backups: list[BackupStatus] = Field(default_factory=list)
-    findings: list[FindingStatus] = Field(default_factory=list)
-    findings_truncated: bool = False
+    observed_generation: int | None = Field(
+        default=None, description="The spec generation last verified."
+    )
+    last_verified_at: datetime | None = Field(
+        default=None,
+        description="When a pass last changed the status (metrics carry every pass's time).",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, StoresReachable, Conforming, BackupsFresh."
+    )
+    summary: Summary = Field(default_factory=Summary, description="Counts at a glance.")
+    stores: list[StoreStatus] = Field(default_factory=list, description="Each store's state.")
+    backups: list[BackupStatus] = Field(default_factory=list, description="Each backup's state.")
+    findings: list[FindingStatus] = Field(
+        default_factory=list, description="Findings, worst first, at most 50."
+    )
+    findings_truncated: bool = Field(
+        default=False, description="True when more than 50 findings exist."
+    )
 
 
 class ClaimMetadata(BaseModel):
