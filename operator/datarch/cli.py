@@ -17,7 +17,6 @@ import click
 
 from datarch import __version__
 from datarch.claims import Claim, ClaimSpec, Store, load_claim
-from datarch.crd import crd_yaml
 from datarch.errors import ClaimInvalid
 
 if TYPE_CHECKING:
@@ -149,6 +148,8 @@ def _backup_checker(claim: Claim, secrets: SecretResolver) -> BackupChecker:
 @main.command("crd")
 def crd_command() -> None:
     """Print the CustomResourceDefinition generated from the claim models."""
+    from datarch.crd import crd_yaml  # noqa: PLC0415  (PyYAML loads only for this command)
+
     click.echo(crd_yaml(), nl=False)
 
 

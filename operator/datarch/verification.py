@@ -12,9 +12,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datarch.backups import BackupResult
 from datarch.claims import ClaimSpec, Store, StoreKind
 from datarch.comparison.mongodb import compare_mongodb
 from datarch.comparison.nats import compare_nats
@@ -33,6 +32,9 @@ from datarch.findings import Finding, FindingKind, Severity, apply_overrides, so
 from datarch.observations import Observation
 from datarch.probes.base import ClientPool, Target
 from datarch.secrets import S3_SECRET_KEY, SecretResolver, secret_key
+
+if TYPE_CHECKING:  # backups (and croniter) load only for claims that document backups
+    from datarch.backups import BackupResult
 
 Comparer = Callable[[Store, Any], list[Finding]]
 COMPARERS: dict[StoreKind, Comparer] = {
