@@ -28,7 +28,7 @@ import pytest_asyncio
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
+from pymongo.errors import CursorNotFound, InvalidOperation, OperationFailure
 
 from datarch.claims import Store
 from datarch.comparison.mongodb import compare_mongodb
@@ -36,7 +36,7 @@ from datarch.errors import AccessDenied, StoreTimeout, StoreUnreachable
 from datarch.findings import Finding, FindingKind, Severity
 from datarch.observations import MongoCollectionObs, MongoDatabaseObs, MongoIndexObs
 from datarch.probes.base import ClientPool, Target
-from datarch.probes.mongodb import catalog_collections, client_options, observe
+from datarch.probes.mongodb import _store_error, catalog_collections, client_options, observe
 
 # Commands that only read: the catalog, server facts, cursor paging and session cleanup.
 READ_COMMANDS = frozenset(
@@ -501,3 +501,32 @@ def test_catalog_entries_become_collections_with_their_options_and_indexes() -> 
             ),
         ]
     }
+
+
+# --- errors the dev server cannot be made to raise ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationFailure("interrupted at shutdown", code=11600),
+        OperationFailure("node is not in primary or recovering state", code=13436),
+        OperationFailure("PostgreSQL backend: connection reset", code=1),
+        InvalidOperation("cannot use MongoClient after close"),
+        CursorNotFound("cursor id 42 not found", code=43),
+    ],
+    ids=["shutting down", "recovering member", "FerretDB backend", "closed client", "lost cursor"],
+)
+def test_every_driver_error_is_a_typed_store_error(error: Exception) -> None:
+    """A member shutting down or recovering, a FerretDB backend failing: the dev server cannot
+    be made to do these on cue, so the mapping is tested on the driver's own errors. Each must
+    be one of the types verification reports by name, never the bare base class."""
+    uri = "mongodb://datarch:s3cr3t-pass@db.example:27017/app"
+    store = Store.model_validate({"name": "runtime", "kind": "mongodb"})
+    target = Target(store=store, timeout=5.0, secret=SecretStr(uri), secret_key="uri")
+
+    translated = _store_error(error, "listing MongoDB databases", target)
+
+    assert type(translated) in (StoreUnreachable, StoreTimeout, AccessDenied)
+    assert str(translated).startswith("while listing MongoDB databases: ")
+    assert "s3cr3t-pass" not in str(translated)

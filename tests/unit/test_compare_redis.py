@@ -116,6 +116,32 @@ CASES: list[tuple[str, dict[str, Any], ObservedRedis, list[Finding]]] = [
         ],
     ),
     (
+        "the same save rules in another order are no finding: each rule triggers on its own",
+        {"persistence": {"save": "300 100 3600 1"}},
+        OBSERVED,
+        [],
+    ),
+    (
+        "save rules whose numbers change places are other rules",
+        {"persistence": {"save": "1 3600 100 300"}},
+        OBSERVED,
+        [
+            Finding(
+                "persistence.save",
+                DIFFERENT,
+                WARNING,
+                expected="1 3600 100 300",
+                observed="3600 1 300 100",
+            )
+        ],
+    ),
+    (
+        "the eviction policy written in capitals is the same policy",
+        {"maxmemoryPolicy": "ALLKEYS-LRU"},
+        OBSERVED,
+        [],
+    ),
+    (
         "save rules documented off but configured are a warning",
         {"persistence": {"save": ""}},
         OBSERVED,
@@ -132,7 +158,10 @@ CASES: list[tuple[str, dict[str, Any], ObservedRedis, list[Finding]]] = [
                 INFO,
                 expected="on",
                 observed="unknown",
-                message="cannot be checked: CONFIG GET save is refused to the probe's user",
+                message=(
+                    "cannot be checked: CONFIG GET save is refused to the probe's user "
+                    "or disabled on the server"
+                ),
             ),
             Finding(
                 "persistence.save",
@@ -140,7 +169,10 @@ CASES: list[tuple[str, dict[str, Any], ObservedRedis, list[Finding]]] = [
                 INFO,
                 expected="3600 1",
                 observed="unknown",
-                message="cannot be checked: CONFIG GET save is refused to the probe's user",
+                message=(
+                    "cannot be checked: CONFIG GET save is refused to the probe's user "
+                    "or disabled on the server"
+                ),
             ),
         ],
     ),

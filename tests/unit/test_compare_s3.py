@@ -460,8 +460,97 @@ POLICIES: list[tuple[str, str, str]] = [
     ),
     (
         "an unconditional deny on every object takes the access away",
-        policy(allow("s3:*"), {**allow("s3:PutObject"), "Effect": "Deny"}),
+        policy(allow("s3:*"), {**allow(["s3:PutObject", "s3:DeleteObject"]), "Effect": "Deny"}),
         "read",
+    ),
+    (
+        "a deny of PutObject alone leaves anyone free to delete: still write",
+        policy(allow("s3:*"), {**allow("s3:PutObject"), "Effect": "Deny"}),
+        "readwrite",
+    ),
+    ("DeleteObject to everyone is write", policy(allow("s3:DeleteObject")), "write"),
+    (
+        "a deny on the very prefix an allow opens takes that access away",
+        policy(
+            allow("s3:GetObject", "arn:aws:s3:::uploads/public/*"),
+            {**allow("s3:GetObject", "arn:aws:s3:::uploads/public/*"), "Effect": "Deny"},
+        ),
+        "none",
+    ),
+    (
+        "a deny on a wider prefix than the allow's takes that access away",
+        policy(
+            allow("s3:GetObject", "arn:aws:s3:::uploads/public/reports/*"),
+            {**allow("s3:GetObject", "arn:aws:s3:::uploads/public/*"), "Effect": "Deny"},
+        ),
+        "none",
+    ),
+    (
+        "a deny on a narrower prefix than the allow's leaves the rest open",
+        policy(
+            allow("s3:GetObject", "arn:aws:s3:::uploads/public/*"),
+            {**allow("s3:GetObject", "arn:aws:s3:::uploads/public/a?c/*"), "Effect": "Deny"},
+        ),
+        "read",
+    ),
+    (
+        "a grant only to callers of one organization is not anonymous",
+        policy(
+            {
+                **allow("s3:GetObject"),
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}},
+            }
+        ),
+        "none",
+    ),
+    (
+        "a grant only to some accounts is not anonymous",
+        policy(
+            {
+                **allow("s3:*"),
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": ["111122223333"]}},
+            }
+        ),
+        "none",
+    ),
+    (
+        "a grant to an organization or no one (IfExists) still lets anonymous callers in",
+        policy(
+            {
+                **allow("s3:GetObject"),
+                "Condition": {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}},
+            }
+        ),
+        "read",
+    ),
+    (
+        "a deny to everyone outside the organization denies anonymous callers",
+        policy(
+            allow("s3:GetObject"),
+            {
+                **allow("s3:*"),
+                "Effect": "Deny",
+                "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}},
+            },
+        ),
+        "none",
+    ),
+    (
+        "a deny to unsigned callers (Null) denies anonymous callers",
+        policy(
+            allow("s3:GetObject"),
+            {
+                **allow("s3:*"),
+                "Effect": "Deny",
+                "Condition": {"Null": {"aws:PrincipalArn": "true"}},
+            },
+        ),
+        "none",
+    ),
+    (
+        "a resource ARN is case-sensitive",
+        policy(allow("s3:GetObject", "arn:aws:s3:::Uploads/*")),
+        "none",
     ),
     (
         "a deny on part of the bucket leaves the rest public",
@@ -473,8 +562,20 @@ POLICIES: list[tuple[str, str, str]] = [
     ),
     (
         "NotAction grants everything it does not name",
-        policy({"Effect": "Allow", "Principal": "*", "NotAction": "s3:PutObject", "Resource": "*"}),
+        policy(
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "NotAction": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": "*",
+            }
+        ),
         "read",
+    ),
+    (
+        "NotAction PutObject still grants deleting",
+        policy({"Effect": "Allow", "Principal": "*", "NotAction": "s3:PutObject", "Resource": "*"}),
+        "readwrite",
     ),
     (
         "NotPrincipal grants everyone else, anonymous callers included",

@@ -54,9 +54,10 @@ def compare_redis(store: Store, observed: ObservedRedis) -> list[Finding]:
     if expected.role is not None and expected.role != observed.role:
         findings.append(_different("role", expected.role, observed.role))
     findings += _memory(store, expected, observed)
+    # Redis reads the policy case-insensitively (`ALLKEYS-LRU` is set as allkeys-lru).
     if (
         expected.maxmemory_policy is not None
-        and expected.maxmemory_policy != observed.maxmemory_policy
+        and expected.maxmemory_policy.lower() != observed.maxmemory_policy.lower()
     ):
         findings.append(
             _different("maxmemoryPolicy", expected.maxmemory_policy, observed.maxmemory_policy)
@@ -113,9 +114,20 @@ def _persistence(expected: RedisExpectations, observed: ObservedRedis) -> list[F
         documented = " ".join(persistence.save.split())
         if save is None:
             findings.append(_unreadable("persistence.save", documented or '""'))
-        elif documented != save:
+        elif _save_rules(documented) != _save_rules(save):
             findings.append(_different("persistence.save", documented or '""', save or '""'))
     return findings
+
+
+def _save_rules(text: str) -> frozenset[tuple[int, int]] | str:
+    """`3600 1 300 100` as its (seconds, changes) rules: each triggers on its own, so
+    their order means nothing (Redis keeps them in the order they were set).
+    Text that is not such pairs stays text, compared as written."""
+    tokens = text.split()
+    if len(tokens) % 2 or not all(token.isdigit() for token in tokens):
+        return text
+    numbers = [int(token) for token in tokens]
+    return frozenset(zip(numbers[::2], numbers[1::2], strict=True))
 
 
 def _databases(store: Store, expected: RedisExpectations, observed: ObservedRedis) -> list[Finding]:
@@ -207,7 +219,10 @@ def _unreadable(path: str, expected: str) -> Finding:
         Severity.INFO,
         expected=expected,
         observed="unknown",
-        message="cannot be checked: CONFIG GET save is refused to the probe's user",
+        message=(
+            "cannot be checked: CONFIG GET save is refused to the probe's user "
+            "or disabled on the server"
+        ),
     )
 
 

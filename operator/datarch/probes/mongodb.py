@@ -21,8 +21,6 @@ from typing import Any, TypeVar
 import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.errors import (
-    ConfigurationError,
-    ConnectionFailure,
     ExecutionTimeout,
     NetworkTimeout,
     OperationFailure,
@@ -427,9 +425,10 @@ def _store_error(error: Exception, doing: str, target: Target) -> StoreError:
         if "timed out" in text or "No servers found yet" in text:
             return StoreTimeout(message)
         return StoreUnreachable(message)
-    if isinstance(error, ConnectionFailure | ConfigurationError):
-        return StoreUnreachable(message)
-    return StoreError(message)
+    # Anything else (a member shutting down or recovering, a backend error
+    # behind FerretDB) is still a store that could not be read: an error the
+    # caller knows by type, reported as unreachable.
+    return StoreUnreachable(message)
 
 
 def _cause(error: Exception, target: Target) -> str:

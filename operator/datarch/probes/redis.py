@@ -133,8 +133,10 @@ async def observe(target: Target, clients: ClientPool | None = None) -> Observed
 
 async def _read(client: Redis, target: Target, progress: _Progress) -> ObservedRedis:
     progress.step = f"reading INFO and CONFIG from Redis at {progress.address}"
-    # One round trip. CONFIG GET may be refused to a read-only ACL user; INFO
-    # carries maxmemory and the policy too, but not the RDB save rules.
+    # One round trip. CONFIG GET may be refused to a read-only ACL user, and
+    # managed services (ElastiCache, Memorystore, Azure Cache) disable CONFIG
+    # altogether; INFO carries maxmemory and the policy too, but not the RDB
+    # save rules.
     pipe = client.pipeline(transaction=False)
     pipe.info()
     pipe.config_get("maxmemory")
@@ -146,7 +148,7 @@ async def _read(client: Redis, target: Target, progress: _Progress) -> ObservedR
     config: dict[str, str] = {}
     for answer in configs:
         if isinstance(answer, Exception):
-            if not _denied(answer):
+            if not (_denied(answer) or _unknown_command(answer)):
                 raise answer
             continue
         config.update({_text(k): _text(v) for k, v in answer.items()})
@@ -237,6 +239,13 @@ def _denied(error: BaseException) -> bool:
     if isinstance(error, AuthenticationError | AuthorizationError | NoPermissionError):
         return True
     return isinstance(error, ResponseError) and str(error).startswith(_DENIED_PREFIXES)
+
+
+def _unknown_command(error: BaseException) -> bool:
+    """The server has no such command: disabled or renamed (`rename-command CONFIG ""`)."""
+    return isinstance(error, ResponseError) and str(error).lower().startswith(
+        ("unknown command", "err unknown command")
+    )
 
 
 def _failure(step: str, error: BaseException, target: Target) -> StoreError:

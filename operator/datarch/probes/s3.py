@@ -11,9 +11,10 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from xml.etree import ElementTree
 
 import urllib3
 from minio import Minio
@@ -276,8 +277,11 @@ def _read_bucket(reading: _Reading, name: str) -> S3BucketObs:
             lambda: minio.get_object_lock_config(name),
             None,
         )
+        no_rules: tuple[S3LifecycleRuleObs, ...] = ()
         lifecycle = reading.call(
-            f"reading lifecycle rules of {name}", lambda: minio.get_bucket_lifecycle(name), None
+            f"reading lifecycle rules of {name}",
+            lambda: _lifecycle(_lifecycle_document(minio, name)),
+            no_rules,
         )
         policy = reading.call(
             f"reading bucket policy of {name}", lambda: minio.get_bucket_policy(name), ""
@@ -314,7 +318,7 @@ def _read_bucket(reading: _Reading, name: str) -> S3BucketObs:
         exists=True,
         versioning=None if isinstance(versioning, _Unreadable) else _versioning(versioning),
         object_lock=None if isinstance(lock, _Unreadable) else _object_lock(lock),
-        lifecycle=() if isinstance(lifecycle, _Unreadable) else _lifecycle(lifecycle),
+        lifecycle=() if isinstance(lifecycle, _Unreadable) else lifecycle,
         anonymous_access=anonymous,
         encryption=None if isinstance(encryption, _Unreadable) else _encryption(encryption),
         tags={} if isinstance(tags, _Unreadable) or tags is None else dict(tags),
@@ -339,31 +343,74 @@ def _object_lock(config: Any) -> S3ObjectLockObs | None:
     )
 
 
-def _lifecycle(config: Any) -> tuple[S3LifecycleRuleObs, ...]:
-    if config is None:
-        return ()
+def _lifecycle_document(minio: Minio, name: str) -> bytes:
+    """The bucket's lifecycle configuration as the server sent it.
+
+    Parsed here rather than by minio, whose parser drops a rule's top-level
+    `<Prefix>` (the original, still accepted form of a rule's prefix), which
+    would make `tmp/` read as the whole bucket. An unconfigured bucket raises
+    S3Error NoSuchLifecycleConfiguration, as minio's own call does.
+    """
+    response = minio._execute("GET", name, query_params={"lifecycle": ""})
+    data: bytes = response.data
+    return data
+
+
+def _lifecycle(document: bytes) -> tuple[S3LifecycleRuleObs, ...]:
+    """The rules of a lifecycle configuration document; ValueError when it is not one."""
+    try:
+        root = ElementTree.fromstring(document)
+    except ElementTree.ParseError as error:
+        raise ValueError(f"the lifecycle configuration is not XML ({error})") from error
     rules = []
-    for rule in config.rules:
-        rule_filter = rule.rule_filter
-        prefix = None
+    for rule in _children(root, "Rule"):
+        # A prefix is where the rule's filter says, or (the original form) on the rule itself.
+        rule_filter = _child(rule, "Filter")
+        prefix = _text(rule, "Prefix")
         if rule_filter is not None:
-            prefix = rule_filter.prefix
-            if prefix is None and rule_filter.and_operator is not None:
-                prefix = rule_filter.and_operator.prefix
+            prefix = _text(rule_filter, "Prefix")
+            if prefix is None and (conjunction := _child(rule_filter, "And")) is not None:
+                prefix = _text(conjunction, "Prefix")
+        expiration = _child(rule, "Expiration")
+        noncurrent = _child(rule, "NoncurrentVersionExpiration")
         rules.append(
             S3LifecycleRuleObs(
-                id=rule.rule_id,
+                id=_text(rule, "ID"),
                 prefix=prefix,
-                enabled=rule.status == "Enabled",
-                expiration_days=rule.expiration.days if rule.expiration else None,
-                noncurrent_expiration_days=(
-                    rule.noncurrent_version_expiration.noncurrent_days
-                    if rule.noncurrent_version_expiration
-                    else None
-                ),
+                enabled=_text(rule, "Status") == "Enabled",
+                expiration_days=_number(expiration, "Days"),
+                noncurrent_expiration_days=_number(noncurrent, "NoncurrentDays"),
             )
         )
     return tuple(rules)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _children(element: ElementTree.Element, name: str) -> list[ElementTree.Element]:
+    """Children named `name` in any (or no) XML namespace: servers differ."""
+    return [child for child in element if _local(child.tag) == name]
+
+
+def _child(element: ElementTree.Element, name: str) -> ElementTree.Element | None:
+    return next(iter(_children(element, name)), None)
+
+
+def _text(element: ElementTree.Element, name: str) -> str | None:
+    child = _child(element, name)
+    return None if child is None else (child.text or "").strip()
+
+
+def _number(element: ElementTree.Element | None, name: str) -> int | None:
+    text = None if element is None else _text(element, name)
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError as error:
+        raise ValueError(f"the lifecycle configuration says {name} {text!r}") from error
 
 
 def _encryption(config: Any) -> str:
@@ -375,20 +422,51 @@ def _encryption(config: Any) -> str:
 
 # --- anonymous access ------------------------------------------------------------
 
-_READ_ACTION = "s3:GetObject"
-_WRITE_ACTION = "s3:PutObject"
+# What each level lets anyone do with the bucket's objects: reading them, and
+# writing them, which overwriting or deleting does as much as creating.
+_LEVEL_ACTIONS = (
+    ("read", "s3:GetObject"),
+    ("write", "s3:PutObject"),
+    ("write", "s3:DeleteObject"),
+)
 _ARN_PREFIX = "arn:aws:s3:::"
+# Condition keys an anonymous request never carries: they name who signed it
+# (or the AWS service acting for whom), and an anonymous request is signed by nobody.
+_SIGNER_KEYS = frozenset(
+    {
+        "aws:principalaccount",
+        "aws:principalarn",
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:principalservicename",
+        "aws:sourceaccount",
+        "aws:sourcearn",
+        "aws:sourceorgid",
+        "aws:sourceorgpaths",
+        "aws:sourceowner",
+        "aws:username",
+    }
+)
+_SIGNER_KEY_PREFIXES = ("aws:principaltag/",)
 
 
 def anonymous_access(policy: str, bucket: str) -> str:
     """none | read | write | readwrite: what the policy lets anyone do with the bucket's objects.
 
     Counts Allow statements whose principal is everyone (`"*"`, `{"AWS": "*"}`,
-    `{"AWS": ["*"]}`) for s3:GetObject (read) or s3:PutObject (write), directly
-    or through a wildcard such as `s3:*`, on any object of the bucket (a prefix
-    is enough: a public part of a bucket is public). A statement with a
-    Condition still counts, since it grants access to some anonymous callers.
-    An unconditional Deny to everyone on every object takes the access away.
+    `{"AWS": ["*"]}`, or a NotPrincipal that does not exclude `"*"`) for
+    s3:GetObject (read), s3:PutObject or s3:DeleteObject (write), directly or
+    through a wildcard such as `s3:*`, on any object of the bucket (a prefix is
+    enough: a public part of a bucket is public).
+
+    Conditions are judged only where an anonymous request settles them: one that
+    requires a key naming the signer (`aws:PrincipalOrgID`, `aws:PrincipalAccount`,
+    `aws:SourceArn`, ...) is never met by an unsigned request, and a negated one
+    on such a key (`StringNotEquals aws:PrincipalOrgID`) always is. Any other
+    condition (`aws:SourceIp`, `aws:SecureTransport`) depends on the request, so
+    an Allow carrying it still counts (some anonymous callers get in) and a Deny
+    carrying it takes nothing away. A Deny to everyone takes the access away
+    where its resources cover the Allow's: every object, or the Allow's own prefix.
     """
     if not policy.strip():
         return "none"
@@ -396,24 +474,16 @@ def anonymous_access(policy: str, bucket: str) -> str:
     statements = document.get("Statement", []) if isinstance(document, dict) else []
     if isinstance(statements, dict):
         statements = [statements]
-    granted: set[str] = set()
-    denied: set[str] = set()
-    for statement in statements:
-        if not isinstance(statement, dict) or not _to_everyone(statement):
+    public = [s for s in statements if isinstance(s, dict) and _to_everyone(s)]
+    allows = [s for s in public if s.get("Effect") == "Allow" and _applies(s) is not False]
+    denies = [s for s in public if s.get("Effect") == "Deny" and _applies(s) is True]
+    access: set[str] = set()
+    for level, action in _LEVEL_ACTIONS:
+        blocking = [s for s in denies if _covers_action(s, action)]
+        if any(_covers_all_objects(s, bucket) for s in blocking):
             continue
-        effect = statement.get("Effect")
-        for level, action in (("read", _READ_ACTION), ("write", _WRITE_ACTION)):
-            if not _covers_action(statement, action):
-                continue
-            if effect == "Allow" and _touches_objects(statement, bucket):
-                granted.add(level)
-            elif (
-                effect == "Deny"
-                and "Condition" not in statement
-                and _covers_all_objects(statement, bucket)
-            ):
-                denied.add(level)
-    access = granted - denied
+        if any(_covers_action(s, action) and _reaches_objects(s, bucket, blocking) for s in allows):
+            access.add(level)
     if access == {"read", "write"}:
         return "readwrite"
     return next(iter(access)) if access else "none"
@@ -436,6 +506,41 @@ def _is_everyone(principal: Any) -> bool:
     return False
 
 
+def _applies(statement: Mapping[str, Any]) -> bool | None:
+    """Whether the statement's Condition holds for an anonymous request; None: it depends.
+
+    Every operator of a Condition must hold. For a key the request lacks, AWS
+    makes a positive operator and a `ForAnyValue:` one false, and a negated one,
+    an `...IfExists` one, a `ForAllValues:` one and `Null: true` true.
+    """
+    condition = statement.get("Condition")
+    if condition is None:
+        return True
+    if not isinstance(condition, dict):
+        return None
+    outcomes = [
+        _absent_key_outcome(str(operator), values)
+        if str(key).lower() in _SIGNER_KEYS or str(key).lower().startswith(_SIGNER_KEY_PREFIXES)
+        else None
+        for operator, block in condition.items()
+        for key, values in (block.items() if isinstance(block, dict) else [(None, None)])
+    ]
+    if False in outcomes:
+        return False
+    return True if outcomes and all(outcomes) else None
+
+
+def _absent_key_outcome(operator: str, values: Any) -> bool:
+    name = operator.lower()
+    if name == "null":
+        # Null: "true" asks for the key to be absent, "false" for it to be present.
+        return all(str(value).lower() == "true" for value in _strings(values) or [values])
+    if name.startswith(("forallvalues:", "foranyvalue:")):
+        # A set operator over no values: "all of none" holds, "any of none" does not.
+        return name.startswith("forallvalues:")
+    return name.endswith("ifexists") or "not" in name
+
+
 def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -444,25 +549,46 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
+def _glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
     """IAM wildcards: `*` any run of characters, `?` one; nothing else is special."""
     parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+    return re.compile("".join(parts), (re.IGNORECASE if ignore_case else 0) | re.DOTALL)
 
 
 def _covers_action(statement: Mapping[str, Any], action: str) -> bool:
+    # Action names are case-insensitive; resource ARNs are not.
     if "NotAction" in statement:
-        return not any(_glob(p).fullmatch(action) for p in _strings(statement["NotAction"]))
-    return any(_glob(p).fullmatch(action) for p in _strings(statement.get("Action")))
+        return not any(
+            _glob(p, ignore_case=True).fullmatch(action) for p in _strings(statement["NotAction"])
+        )
+    return any(
+        _glob(p, ignore_case=True).fullmatch(action) for p in _strings(statement.get("Action"))
+    )
 
 
-def _touches_objects(statement: Mapping[str, Any], bucket: str) -> bool:
-    """Whether the statement's resources include at least one object of the bucket."""
+def _reaches_objects(
+    statement: Mapping[str, Any], bucket: str, denies: Sequence[Mapping[str, Any]]
+) -> bool:
+    """Whether the statement's resources include an object of the bucket no Deny covers."""
     if "NotResource" in statement:
         # Everything but the listed resources: some object is left unless the
         # whole bucket's objects are excluded.
         return not any(_all_objects(r, bucket) for r in _strings(statement["NotResource"]))
-    return any(_some_objects(r, bucket) for r in _strings(statement.get("Resource")))
+    denied = [r for s in denies if "NotResource" not in s for r in _strings(s.get("Resource"))]
+    return any(
+        _some_objects(r, bucket) and not any(_pattern_covers(d, r) for d in denied)
+        for r in _strings(statement.get("Resource"))
+    )
+
+
+def _pattern_covers(outer: str, inner: str) -> bool:
+    """Whether every resource `inner` matches, `outer` matches too (`uploads/*` covers `uploads/public/*`).
+
+    A wildcard of `inner` can stand for anything, so only a `*` of `outer` may
+    take it; `outer`'s `?` takes one character that is not a `*`.
+    """
+    parts = (".*" if c == "*" else "[^*]" if c == "?" else re.escape(c) for c in outer)
+    return re.fullmatch("".join(parts), inner, re.DOTALL) is not None
 
 
 def _covers_all_objects(statement: Mapping[str, Any], bucket: str) -> bool:
