@@ -141,9 +141,15 @@ async def nats_js() -> AsyncIterator[NatsStreams]:
     try:
         yield streams
     finally:
-        for info in await streams.js.streams_info():
-            if info.config.name and info.config.name.startswith(streams.prefix):
-                await streams.js.delete_stream(info.config.name)
+        # streams_info() answers one page (256 streams) at a time: walk them all, since
+        # a benchmark may have left hundreds, and a KV or object store bucket named with
+        # the prefix lives in a stream KV_<prefix>... or OBJ_<prefix>....
+        names: list[str] = []
+        while page := await streams.js.streams_info(offset=len(names)):
+            names += [info.config.name or "" for info in page]
+        for name in names:
+            if name.removeprefix("KV_").removeprefix("OBJ_").startswith(streams.prefix):
+                await streams.js.delete_stream(name)
         await nc.close()
 
 
