@@ -1054,3 +1054,150 @@ def test_a_rolled_back_prisma_migration_is_not_a_failure() -> None:
 def test_findings_describe_themselves_in_one_line() -> None:
     (finding,) = column_findings({"type": "int"}, col("c", "bigint"))
     assert finding.describe() == "public.t.columns.c.type: expected int, observed bigint"
+
+
+# --- spellings PostgreSQL prints its own way (found against PostgreSQL 15) -----------
+
+REWRITTEN_EXPRESSIONS = [
+    # a cast's type is printed in its canonical name
+    ("now()::timestamp", "now()::timestamp without time zone"),
+    ("(data->>'id')::int", "((data ->> 'id'::text))::integer"),
+    ("created::timestamptz", "created::timestamp with time zone"),
+    ("name::varchar(10)", "name::character varying(10)"),
+    # a typed literal is a cast of the literal
+    ("now() + interval '30 days'", "now() + '30 days'::interval"),
+    ("created > date '2020-01-01'", "created > '2020-01-01'::date"),
+    (
+        "created > timestamp with time zone '2020-01-01'",
+        "created > '2020-01-01'::timestamp with time zone",
+    ),
+    # CAST(x AS t) is x::t
+    ("CAST(data->>'n' AS integer) > 0", "((data ->> 'n'::text)::integer) > 0"),
+    ("char_length(trim(name)) > 0", "char_length(TRIM(BOTH FROM name)) > 0"),
+    # BETWEEN is two comparisons, NOT BETWEEN their negation
+    (
+        "char_length(name) BETWEEN 4 AND 12",
+        "char_length(name::text) >= 4 AND char_length(name::text) <= 12",
+    ),
+    ("qty NOT BETWEEN 1 AND 9", "qty < 1 OR qty > 9"),
+    ("qty BETWEEN 1 AND 9 OR free", "qty >= 1 AND qty <= 9 OR free"),
+    ("NOT (qty BETWEEN 1 AND 9)", "NOT (qty >= 1 AND qty <= 9)"),
+    # pg_get_expr parenthesises nested operators that precedence already orders
+    (
+        "coalesce(status, 'none') || ':' || qty::text",
+        "(COALESCE(status, 'none'::text) || ':'::text) || qty::text",
+    ),
+    ("price * qty > 100", "(price * qty::numeric) > 100::numeric"),
+    ("data->>'kind' = 'a'", "(data ->> 'kind'::text) = 'a'::text"),
+    ("a + b * c", "a + b * c"),
+    ("a * b + c", "a * b + c"),
+    ("NOT (a = b)", "NOT a = b"),
+    ("(a + b) IS NOT NULL", "(a + b) IS NOT NULL"),
+]
+
+REWRITE_COLUMNS = (
+    col("qty"),
+    col("a"),
+    col("b"),
+    col("c"),
+    col("price", "numeric"),
+    col("status", "text"),
+    col("name", "character varying(20)"),
+    col("data", "jsonb"),
+    col("created", "timestamp with time zone"),
+    col("free", "boolean"),
+)
+
+
+@pytest.mark.parametrize(("claim_expression", "definition"), REWRITTEN_EXPRESSIONS)
+def test_expressions_postgres_prints_its_own_way_never_differ(
+    claim_expression: str, definition: str
+) -> None:
+    claim = store(
+        one_table({"name": "t", "checks": [{"name": "c_check", "expression": claim_expression}]})
+    )
+    found = observed(table("t", *REWRITE_COLUMNS, constraints=(check("c_check", definition),)))
+    assert compare_postgres(claim, found) == []
+
+
+@pytest.mark.parametrize(
+    ("claim_expression", "definition"),
+    [
+        ("a - (b - c)", "a - b - c"),  # not associative: the parentheses matter
+        ("(a + b) * c", "a + b * c"),
+        ("a || (b || c)", "(a || b) || c"),
+        ("now()::timestamp", "now()::date"),
+        ("now() + interval '30 days'", "now() + '31 days'::interval"),
+        ("qty BETWEEN 1 AND 9", "qty >= 1 AND qty <= 10"),
+        ("NOT (qty BETWEEN 1 AND 9)", "NOT qty >= 1 AND qty <= 9"),
+        ("NOT (a = b AND c = 1)", "NOT a = b AND c = 1"),
+        ("(data->>'id')::int", "data ->> 'id'::text::integer"),
+    ],
+)
+def test_expressions_that_only_look_alike_still_differ(
+    claim_expression: str, definition: str
+) -> None:
+    claim = store(
+        one_table({"name": "t", "checks": [{"name": "c_check", "expression": claim_expression}]})
+    )
+    found = observed(table("t", *REWRITE_COLUMNS, constraints=(check("c_check", definition),)))
+    assert [f.path for f in compare_postgres(claim, found)] == [
+        "public.t.checks.c_check.expression"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("claim_columns", "observed_columns", "equal"),
+    [
+        (["created_at DESC"], ("created_at DESC",), True),
+        (["created_at desc nulls first"], ("created_at DESC",), True),
+        (["created_at ASC"], ("created_at",), True),
+        (["created_at NULLS LAST"], ("created_at",), True),
+        (["created_at DESC NULLS LAST"], ("created_at DESC NULLS LAST",), True),
+        (["created_at NULLS FIRST"], ("created_at NULLS FIRST",), True),
+        (['"UserId"', "created_at DESC"], ("UserId", "created_at DESC"), True),
+        (['"UserId" DESC'], ('"UserId" DESC',), True),
+        (["lower(email) DESC"], ("lower(email) DESC",), True),
+        (["created_at"], ("created_at DESC",), False),
+        (["created_at DESC"], ("created_at",), False),
+        (["created_at DESC"], ("created_at DESC NULLS LAST",), False),
+        (["userid DESC"], ('"UserId" DESC',), False),
+    ],
+)
+def test_index_column_ordering_compares_with_its_defaults(
+    claim_columns: list[str], observed_columns: tuple[str, ...], equal: bool
+) -> None:
+    claim = store(
+        one_table({"name": "t", "indexes": [{"name": "t_idx", "columns": claim_columns}]})
+    )
+    columns = (col("created_at", "timestamp with time zone"), col("UserId"), col("email", "text"))
+    found = observed(table("t", *columns, indexes=(index("t_idx", *observed_columns),)))
+    paths = [f.path for f in compare_postgres(claim, found)]
+    assert paths == ([] if equal else ["public.t.indexes.t_idx.columns"])
+
+
+def test_an_unnamed_index_matches_the_index_that_fits_all_it_states() -> None:
+    # A plain index and a partial unique one on the same column, the plain one first by name.
+    claim = store(
+        one_table(
+            {
+                "name": "t",
+                "indexes": [
+                    {"columns": ["email"], "unique": True, "where": "deleted_at IS NULL"},
+                    {"columns": ["email"], "unique": False},
+                ],
+            }
+        )
+    )
+    found = observed(
+        table(
+            "t",
+            col("email", "text"),
+            col("deleted_at", "timestamp with time zone"),
+            indexes=(
+                index("t_email_a", "email"),
+                index("t_email_b", "email", unique=True, predicate="deleted_at IS NULL"),
+            ),
+        )
+    )
+    assert compare_postgres(claim, found) == []

@@ -422,13 +422,15 @@ class _Table:
             path = f"{self.path}.indexes.{name or _list(index.columns)}"
             found = next((i for i in observed if i.name == name), None) if name else None
             if found is None:
+                candidates = [
+                    i
+                    for i in observed
+                    if self._observed_key(i.columns) == columns and i.name not in matched
+                ]
+                # Of the indexes on these columns, the one that is all the claim says, if any.
                 found = next(
-                    (
-                        i
-                        for i in observed
-                        if self._observed_key(i.columns) == columns and i.name not in matched
-                    ),
-                    None,
+                    (i for i in candidates if not any(self._index(path, index, columns, i))),
+                    candidates[0] if candidates else None,
                 )
                 if found is not None and name is not None:
                     yield Finding(f"{path}.name", DIFFERENT, NAME_DIFFERENT, name, found.name)
@@ -488,7 +490,7 @@ class _Table:
     def _observed_key(self, parts: Sequence[str]) -> tuple[str, ...]:
         """The probe's key: a column's raw name, or an expression's text to normalise."""
         return tuple(
-            part if part in self.column_names else normalise_expression(part, self.column_types)
+            part if part in self.column_names else key_part(part, self.column_types)
             for part in parts
         )
 

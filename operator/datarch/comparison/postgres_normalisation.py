@@ -191,9 +191,35 @@ def is_identifier(text: str) -> bool:
 
 
 def key_part(text: str, columns: ColumnTypes = ()) -> str:
-    """One element of an index or partition key: a column name, or a normalised expression."""
+    """One element of an index or partition key: a column name, or a normalised expression,
+    followed by its ordering where that is not the default (`created_at DESC`, as
+    pg_get_indexdef writes it: ASC, NULLS LAST after ASC and NULLS FIRST after DESC
+    are the defaults and say nothing)."""
+    body, ordering = split_ordering(text)
+    body = pg_identifier(body) if is_identifier(body) else normalise_expression(body, columns)
+    return f"{body} {ordering}" if ordering else body
+
+
+_ORDERING = re.compile(
+    r"\s+(?:(?P<direction>asc|desc)(?:\s+nulls\s+(?P<nulls1>first|last))?"
+    r"|nulls\s+(?P<nulls2>first|last))\s*$",
+    re.IGNORECASE,
+)
+
+
+def split_ordering(text: str) -> tuple[str, str]:
+    """`created_at DESC NULLS LAST` -> ("created_at", "desc nulls last"); the defaults
+    (ASC, NULLS LAST when ascending, NULLS FIRST when descending) give ""."""
     text = text.strip()
-    return pg_identifier(text) if is_identifier(text) else normalise_expression(text, columns)
+    match = _ORDERING.search(text)
+    if match is None:
+        return text, ""
+    descending = (match.group("direction") or "asc").lower() == "desc"
+    nulls = (match.group("nulls1") or match.group("nulls2") or "").lower()
+    parts = ["desc"] if descending else []
+    if nulls == ("last" if descending else "first"):
+        parts.append(f"nulls {nulls}")
+    return text[: match.start()].strip(), " ".join(parts)
 
 
 # --- expressions ----------------------------------------------------------------
@@ -341,15 +367,21 @@ def normalise_expression(text: str, columns: ColumnTypes = ()) -> str:
     """A canonical spelling of an SQL expression, for comparing a claim with pg_get_expr.
 
     Folds unquoted words; drops quotes a plain lower-case name does not need;
-    drops casts of literals (`'x'::text` is `'x'`, `'-1'::integer` is `-1`) and
-    the text casts PostgreSQL adds to varchar columns (`(email)::text`);
-    rewrites `IN (a, b)` to `= ANY (ARRAY[a, b])`, `!=` to `<>`, LIKE to `~~`,
-    and CURRENT_TIMESTAMP to now(); drops parentheses around a single token and
-    around the whole expression. With the table's `columns`, a cast of a column
-    to a type it reaches implicitly (integer to numeric) is dropped too.
+    drops casts of literals (`'x'::text` is `'x'`, `'-1'::integer` is `-1`,
+    `interval '1 day'` is `'1 day'`) and the text casts PostgreSQL adds to
+    varchar columns (`(email)::text`); names a cast's type canonically (`::int`
+    is `::integer`); rewrites `CAST(x AS t)` to `x::t`, `IN (a, b)` to
+    `= ANY (ARRAY[a, b])`, `x BETWEEN a AND b` to `x >= a AND x <= b`, `!=` to
+    `<>`, LIKE to `~~`, and CURRENT_TIMESTAMP to now(); drops the parentheses
+    that operator precedence makes redundant (pg_get_expr prints
+    `(a || b) || c` and `(price * qty) > 0`). With the table's `columns`, a cast
+    of a column to a type it reaches implicitly (integer to numeric) is dropped too.
     """
     tokens = _tokens(text)
+    tokens = _rewrite_typed_literals(tokens)
+    tokens = _rewrite_cast_calls(tokens)
     tokens = _rewrite_in_lists(tokens)
+    tokens = _rewrite_between(tokens)
     tokens = _rewrite_like(tokens)
     tokens = _rewrite_now(tokens)
     tokens = _drop_casts(tokens, dict(columns))
@@ -423,15 +455,28 @@ def _drop_casts(tokens: list[str], columns: dict[str, str]) -> list[str]:
         if token == "::" and out:
             end = _cast_end(tokens, position)
             target = " ".join(tokens[position + 1 : end])
+            target = _canonical_type(tokens[position + 1 : end])
             operand = _operand(out)
             if operand is not None and (
                 _is_literal(operand) or _is_implicit(operand, target, columns)
             ):
                 position = end
                 continue
+            out += ["::", target]
+            position = end
+            continue
         out.append(token)
         position += 1
     return out
+
+
+def _canonical_type(tokens: list[str]) -> str:
+    """A cast's type tokens as one canonical name: `int` -> `integer`, `varchar ( 10 )` ->
+    `character varying(10)`, `timestamp` -> `timestamp without time zone`."""
+    text = ""
+    for token in tokens:
+        text += token if token == "." or text.endswith(".") or not text else " " + token
+    return str(parse_type(text)) if text else text
 
 
 def _is_implicit(operand: str, target: str, columns: dict[str, str]) -> bool:
@@ -484,10 +529,13 @@ def _drop_single_parentheses(tokens: list[str]) -> list[str]:
 
 
 def _drop_operand_parentheses(tokens: list[str]) -> list[str]:
-    """`(a > 0) AND (b > 0)` -> `a > 0 AND b > 0`: a comparison binds tighter than AND and OR.
+    """Drop the parentheses operator precedence makes redundant, as PostgreSQL's parser does.
 
-    Parentheses that are an operand of AND/OR (or the whole) go when precedence
-    makes them redundant; `(a OR b) AND c` and `NOT (a AND b)` keep theirs.
+    `(a > 0) AND (b > 0)` is `a > 0 AND b > 0`, `(a || b) || c` is `a || b || c`
+    (left-associative), `(price * qty) > 0` is `price * qty > 0`; `(a OR b) AND c`,
+    `a - (b - c)`, `NOT (a AND b)` and `(x ->> 'k')::int` keep theirs. What is
+    left is the fewest parentheses that parse to the same tree, so two spellings
+    of one expression meet, and two expressions never do.
     """
     out = list(tokens)
     position = 0
@@ -496,32 +544,122 @@ def _drop_operand_parentheses(tokens: list[str]) -> list[str]:
             position and (_is_name(out[position - 1]) or out[position - 1] in (")", "]"))
         ):
             end = _closing(out, position)
-            before = out[position - 1] if position else "("
-            after = out[end + 1] if end + 1 < len(out) else ")"
             inner = out[position + 1 : end]
-            if inner and _redundant(inner, before, after):
+            if inner and end < len(out) and out[end] == ")" and _redundant(out, position, end):
                 out = out[:position] + inner + out[end + 1 :]
                 continue
         position += 1
     return out
 
 
-def _redundant(inner: list[str], before: str, after: str) -> bool:
-    """Whether parentheses around `inner` change nothing: AND binds tighter than OR,
-    comparisons tighter than both, and chains of one of them are flattened by the parser."""
-    neighbours = {before, after} - {"(", ")"}
-    if _has_top_level(inner, ("or",)):
-        return neighbours <= {"or"}
-    return neighbours <= {"and", "or"}
+# PostgreSQL's operator precedence, lowest first (the documentation's table 4.2): the
+# parentheses around an operand may go when what is inside binds tighter than both
+# neighbours, or as tight as the one on its right (every binary operator is
+# left-associative), or as tight as AND/OR chains, which the parser flattens.
+_OR, _AND, _NOT, _IS, _COMPARISON, _LIKE, _OTHER, _ADD, _MULTIPLY, _POWER = range(1, 11)
+_AT_TIME_ZONE, _COLLATE, _UNARY, _CAST, _SUBSCRIPT, _ATOM = 11, 12, 13, 14, 15, 99
+_WORD_PRECEDENCE = {
+    "or": _OR,
+    "and": _AND,
+    "is": _IS,
+    "isnull": _IS,
+    "notnull": _IS,
+    "between": _LIKE,
+    "in": _LIKE,
+    "like": _LIKE,
+    "ilike": _LIKE,
+    "similar": _LIKE,
+    "at": _AT_TIME_ZONE,
+    "collate": _COLLATE,
+}
+_COMPARISONS = frozenset({"<", ">", "=", "<=", ">=", "<>"})
+_OPERATOR = re.compile(r"^[-+*/<>=~!@#%^&|`?]+$")
+# Tokens that end or start an operand without being an operator: precedence 0.
+_SEPARATORS = frozenset({"(", ")", ",", "[", "]", "then", "else", "when", "end", "case"})
 
 
-def _has_top_level(tokens: list[str], words: tuple[str, ...]) -> bool:
+def _binary_precedence(token: str) -> int | None:
+    if token in _WORD_PRECEDENCE:
+        return _WORD_PRECEDENCE[token]
+    if token == "::":
+        return _CAST
+    if not _OPERATOR.match(token):
+        return None
+    if token in _COMPARISONS:
+        return _COMPARISON
+    if token in ("+", "-"):
+        return _ADD
+    if token in ("*", "/", "%"):
+        return _MULTIPLY
+    if token == "^":
+        return _POWER
+    return _OTHER
+
+
+def _ends_operand(token: str | None) -> bool:
+    """Whether an operator after `token` is binary (token ends an operand)."""
+    if token is None or token in _SEPARATORS - {")", "]", "end"} or token == "not":
+        return False
+    return _binary_precedence(token) is None
+
+
+def _lowest_precedence(tokens: list[str]) -> int:
+    """The precedence of the loosest-binding operator outside any parentheses."""
+    lowest = _ATOM
     depth = 0
+    previous: str | None = None
     for token in tokens:
-        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(token, 0)
-        if depth == 0 and token in words:
-            return True
-    return False
+        if token in ("(", "[", "case"):
+            depth += 1
+        elif token in (")", "]", "end"):
+            depth -= 1
+        elif depth == 0:
+            if token == "not":
+                if previous != "is":
+                    lowest = min(lowest, _LIKE if _ends_operand(previous) else _NOT)
+            elif token == ".":
+                lowest = min(lowest, _SUBSCRIPT)
+            elif _OPERATOR.match(token) and not _ends_operand(previous):
+                lowest = min(lowest, _UNARY)
+            else:
+                precedence = _binary_precedence(token)
+                if precedence is not None:
+                    lowest = min(lowest, precedence)
+        previous = token
+    return lowest
+
+
+def _redundant(tokens: list[str], opening: int, closing: int) -> bool:
+    """Whether the parentheses at tokens[opening] and tokens[closing] change nothing."""
+    inner = _lowest_precedence(tokens[opening + 1 : closing])
+    before = tokens[opening - 1] if opening else None
+    after = tokens[closing + 1] if closing + 1 < len(tokens) else None
+    if before is None or before in _SEPARATORS:
+        left = 0
+    elif before == "not":
+        left = _NOT
+    elif _OPERATOR.match(before) and not _ends_operand(
+        tokens[opening - 2] if opening > 1 else None
+    ):
+        left = _UNARY
+    else:
+        found = _binary_precedence(before)
+        if found is None:
+            return False  # a keyword whose parentheses are its own (ANY, EXISTS, ARRAY, IN)
+        left = found
+    if after is None or after in _SEPARATORS or after in ("asc", "desc", "nulls"):
+        right = 0
+    elif after in {"[", "."}:
+        right = _SUBSCRIPT
+    elif after == "not":
+        right = _LIKE  # NOT LIKE, NOT BETWEEN, NOT IN, NOT SIMILAR
+    else:
+        found = _binary_precedence(after)
+        if found is None:
+            return False
+        right = found
+    associative = inner in (_OR, _AND)
+    return (inner > left or (inner == left and associative)) and inner >= right
 
 
 def _unquote_numbers(tokens: list[str]) -> list[str]:
@@ -545,6 +683,185 @@ def _strip_outer_parentheses(tokens: list[str]) -> list[str]:
                 return tokens  # the first parenthesis closes before the end
         tokens = tokens[1:-1]
     return tokens
+
+
+# Type names a string literal may follow (`interval '1 day'`, `date '2020-01-01'`): the
+# parser reads that as a cast of the literal, and pg_get_expr prints `'1 day'::interval`.
+_LITERAL_TYPES = frozenset(
+    {
+        "interval",
+        "date",
+        "time",
+        "timestamp",
+        "timestamptz",
+        "timetz",
+        "text",
+        "varchar",
+        "char",
+        "character",
+        "bpchar",
+        "json",
+        "jsonb",
+        "uuid",
+        "numeric",
+        "decimal",
+        "int",
+        "integer",
+        "int2",
+        "int4",
+        "int8",
+        "bigint",
+        "smallint",
+        "boolean",
+        "bool",
+        "bytea",
+        "inet",
+        "cidr",
+        "real",
+        "float4",
+        "float8",
+        "money",
+        "xml",
+        "point",
+        "tsquery",
+        "tsvector",
+        "regclass",
+    }
+)
+_LITERAL_TYPE_PHRASES = (
+    ("timestamp", "with", "time", "zone"),
+    ("timestamp", "without", "time", "zone"),
+    ("time", "with", "time", "zone"),
+    ("time", "without", "time", "zone"),
+    ("double", "precision"),
+    ("character", "varying"),
+)
+
+
+def _rewrite_typed_literals(tokens: list[str]) -> list[str]:
+    """`interval '1 day'` -> `'1 day'`: a typed literal is a cast of the literal, and a
+    literal's cast is dropped anyway (the literal's own text is what is compared)."""
+    out: list[str] = []
+    for token in tokens:
+        if token.startswith("'") and out:
+            for phrase in _LITERAL_TYPE_PHRASES:
+                if tuple(out[-len(phrase) :]) == phrase and _starts_operand(out, len(phrase)):
+                    del out[-len(phrase) :]
+                    break
+            else:
+                if out[-1] in _LITERAL_TYPES and _starts_operand(out, 1):
+                    out.pop()
+        out.append(token)
+    return out
+
+
+def _starts_operand(out: list[str], words: int) -> bool:
+    """Whether the last `words` tokens of `out` stand where an operand starts."""
+    before = out[-words - 1] if len(out) > words else None
+    return before not in ("::", ".", "at") and not (
+        before is not None and _is_name(before) and before not in _WORD_PRECEDENCE
+    )
+
+
+def _rewrite_cast_calls(tokens: list[str]) -> list[str]:
+    """`CAST(x AS t)` -> `(x)::t` and `TRIM(BOTH FROM x)` -> `trim(x)`, as pg_get_expr
+    prints the one and the claim may write the other."""
+    out: list[str] = []
+    position = 0
+    while position < len(tokens):
+        if tokens[position : position + 4] == ["trim", "(", "both", "from"]:
+            out += ["trim", "("]  # trim(x) is printed TRIM(BOTH FROM x)
+            position += 4
+            continue
+        if tokens[position] == "cast" and tokens[position + 1 : position + 2] == ["("]:
+            end = _closing(tokens, position + 1)
+            inner = tokens[position + 2 : end]
+            depth, split = 0, None
+            for index, token in enumerate(inner):
+                depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(token, 0)
+                if depth == 0 and token == "as":
+                    split = index
+            if split is not None and end < len(tokens) and tokens[end] == ")":
+                out += ["(", *inner[:split], ")", "::", *inner[split + 1 :]]
+                position = end + 1
+                continue
+        out.append(tokens[position])
+        position += 1
+    return out
+
+
+# Where an operand of BETWEEN ends: at an operator binding as loosely as BETWEEN or looser.
+_BETWEEN_STOPS = frozenset({"and", "or", "not", "is", "between", "like", "ilike", "similar"})
+
+
+def _operand_stop(token: str) -> bool:
+    if token in _BETWEEN_STOPS or token in _SEPARATORS:
+        return True
+    precedence = _binary_precedence(token)
+    return precedence is not None and precedence <= _LIKE and token != "::"
+
+
+def _rewrite_between(tokens: list[str]) -> list[str]:
+    """`x BETWEEN a AND b` -> `(x >= a AND x <= b)`, NOT BETWEEN -> `(x < a OR x > b)`:
+    the parser's own rewrite. BETWEEN SYMMETRIC is left as written."""
+    position = 0
+    tokens = list(tokens)
+    while position < len(tokens):
+        if tokens[position] != "between":
+            position += 1
+            continue
+        negated = position > 0 and tokens[position - 1] == "not"
+        head = position - 1 if negated else position
+        # the left operand: back to the loosest operator, at this depth
+        start, depth = head, 0
+        while start > 0:
+            token = tokens[start - 1]
+            if token in (")", "]"):
+                depth += 1
+            elif token in ("(", "["):
+                if depth == 0:
+                    break
+                depth -= 1
+            elif depth == 0 and _operand_stop(token):
+                break
+            start -= 1
+        low_start = position + 1
+        if low_start < len(tokens) and tokens[low_start] == "asymmetric":
+            low_start += 1
+        if low_start >= len(tokens) or tokens[low_start] == "symmetric" or start == head:
+            position += 1
+            continue
+        low_end = _scan_operand(tokens, low_start)
+        if low_end >= len(tokens) or tokens[low_end] != "and":
+            position += 1
+            continue
+        high_end = _scan_operand(tokens, low_end + 1)
+        left = tokens[start:head]
+        low, high = tokens[low_start:low_end], tokens[low_end + 1 : high_end]
+        if negated:
+            rewritten = ["(", *left, "<", *low, "or", *left, ">", *high, ")"]
+        else:
+            rewritten = ["(", *left, ">=", *low, "and", *left, "<=", *high, ")"]
+        tokens = tokens[:start] + rewritten + tokens[high_end:]
+        position = start + len(rewritten)
+    return tokens
+
+
+def _scan_operand(tokens: list[str], start: int) -> int:
+    """Index just past an operand starting at `start`: up to a loose operator at its depth."""
+    position, depth = start, 0
+    while position < len(tokens):
+        token = tokens[position]
+        if token in ("(", "[", "case"):
+            depth += 1
+        elif token in (")", "]", "end"):
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and _operand_stop(token) and position > start:
+            break
+        position += 1
+    return position
 
 
 def _rewrite_in_lists(tokens: list[str]) -> list[str]:

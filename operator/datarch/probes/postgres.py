@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -142,10 +143,13 @@ WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {_IN_SCHEMAS}
       SELECT FROM pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid))
 """.strip()
 
-# Key columns only (INCLUDE columns are not part of what an index orders by).
+# Key columns only (INCLUDE columns are not part of what an index orders by), each
+# with its indoption bits (DESC, NULLS FIRST), which pg_get_indexdef of one column leaves out.
 INDEXES = f"""
 SELECT x.indrelid, i.relname::text, (x.indkey::int2[])[0:x.indnkeyatts - 1],
        x.indisunique, x.indisprimary, am.amname::text,
+       CASE WHEN x.indoption::int2[] && '{{1,2,3}}'::int2[]
+            THEN (x.indoption::int2[])[0:x.indnkeyatts - 1] END,
        CASE WHEN x.indexprs IS NOT NULL THEN ARRAY(
            SELECT pg_get_indexdef(x.indexrelid, k, true)
            FROM generate_series(1, x.indnkeyatts) AS k ORDER BY k) END,
@@ -160,12 +164,27 @@ WHERE c.relkind IN {_RELKINDS} AND {_IN_SCHEMAS}
 
 # The history table is found by name, as the tool finds it: in the schema the
 # claim gives, else through the search_path (current_schema(), as golang-migrate,
-# alembic, prisma, flyway and liquibase default to).
+# alembic, prisma, flyway and liquibase default to). The search_path silently
+# skips a schema the role may not use, so a table of that name in such a schema
+# of the configured search_path is returned too: not readable is not missing.
 HISTORY_TABLE = """
-SELECT n.nspname::text
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid = to_regclass(CASE WHEN %(schema)s::text IS NULL THEN format('%%I', %(table)s::text)
-                               ELSE format('%%I.%%I', %(schema)s::text, %(table)s::text) END)
+SELECT (SELECT n.nspname::text
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = to_regclass(
+            CASE WHEN %(schema)s::text IS NULL THEN format('%%I', %(table)s::text)
+                 ELSE format('%%I.%%I', %(schema)s::text, %(table)s::text) END)),
+       ARRAY(SELECT n.nspname::text
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE %(schema)s::text IS NULL AND c.relname = %(table)s::text
+               AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+               AND NOT has_schema_privilege(n.oid, 'USAGE')
+               AND n.nspname IN (
+                   SELECT CASE WHEN e IN ('$user', '"$user"') THEN current_user::text
+                               WHEN e LIKE '"%%"' THEN replace(substr(e, 2, length(e) - 2), '""', '"')
+                               ELSE lower(e) END
+                   FROM unnest(string_to_array(current_setting('search_path'), ',')) AS p(entry),
+                        btrim(p.entry) AS e)
+             ORDER BY 1)
 """.strip()
 
 # The history is then read with the table's schema as the only search_path
@@ -468,15 +487,20 @@ class _Reader:
     async def _read_migrations(self, migrations: PgMigrations) -> PgMigrationHistory:
         history = HISTORY[migrations.tool]
         schema = pg_identifier(migrations.schema_) if migrations.schema_ else history.schema
-        found = await self._run(
+        ((actual_schema, unusable),) = await self._run(
             f"looking for the {migrations.tool} history",
             HISTORY_TABLE,
             {"schema": schema, "table": history.table},
         )
-        if not found:
+        if actual_schema is None:
+            if unusable:
+                raise AccessDenied(
+                    f"while looking for the {migrations.tool} history on {self.where}: "
+                    f"{history.table} is in schema {', '.join(unusable)} of the search_path, "
+                    "which this role may not use (no USAGE privilege)"
+                )
             where = f"{schema}.{history.table}" if schema else history.table
             return PgMigrationHistory(tool=migrations.tool, table=where, found=False)
-        (actual_schema,) = found[0]
         await self._run(
             f"reading the {migrations.tool} history", SEARCH_PATH, {"schema": actual_schema}
         )
@@ -578,11 +602,12 @@ def _assemble(rows: _CatalogRows) -> tuple[PgTableObs, ...]:
         )
 
     indexes_of: dict[int, list[PgIndexObs]] = defaultdict(list)
-    for relid, name, keys, unique, primary, method, expressions, predicate in indexes:
+    for relid, name, keys, unique, primary, method, options, expressions, predicate in indexes:
+        key = _key(keys, expressions, attnames[relid])
         indexes_of[relid].append(
             PgIndexObs(
                 name=name,
-                columns=_key(keys, expressions, attnames[relid]),
+                columns=_ordered(key, keys, options) if options else key,
                 unique=unique,
                 primary=primary,
                 method=method,
@@ -620,6 +645,34 @@ def _key(
     if not expressions:
         return tuple(names[k] for k in attnums)
     return tuple(names[k] if k else expressions[i] for i, k in enumerate(attnums))
+
+
+_INDOPTION_DESC, _INDOPTION_NULLS_FIRST = 1, 2
+_PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def _ordered(
+    columns: tuple[str, ...], attnums: Sequence[int], options: Sequence[int]
+) -> tuple[str, ...]:
+    """Key parts with their ordering where it is not the default, as pg_get_indexdef writes
+    it: `created_at DESC`, `"UserId" NULLS FIRST`, `lower(email) DESC NULLS LAST`."""
+    parts = []
+    for part, attnum, option in zip(columns, attnums, options, strict=True):
+        descending = bool(option & _INDOPTION_DESC)
+        nulls_first = bool(option & _INDOPTION_NULLS_FIRST)
+        suffix = ("DESC" if descending else "") + (
+            " NULLS LAST" if descending and not nulls_first else ""
+        )
+        if nulls_first and not descending:
+            suffix = "NULLS FIRST"
+        if not suffix.strip():
+            parts.append(part)
+            continue
+        if attnum and not _PLAIN_NAME.match(part):  # a column: its name as SQL writes it
+            parts.append(f'"{part.replace(chr(34), chr(34) * 2)}" {suffix.strip()}')
+        else:
+            parts.append(f"{part} {suffix.strip()}")
+    return tuple(parts)
 
 
 def _partition_parts(definition: str) -> list[str]:
