@@ -116,22 +116,30 @@ def same_schedule(documented: str, actual: str) -> bool:
 
 
 def derived_max_age(schedule: str, time_zone: str | None, now: datetime) -> float | None:
-    """Two schedule intervals: the gap between the two latest scheduled runs, doubled.
+    """Two schedule intervals: twice the longer of the interval `now` falls in and the one
+    before it.
 
     Measured at `now` in the CronJob's zone, so a weekday-only or DST-shifted
-    schedule gets the gap it actually has. None when the schedule is not cron.
+    schedule gets the gap it actually has. A backup whose every run succeeds (the
+    latest may still be running) is never older than those two intervals together,
+    so it is never stale: on a Sunday a weekday backup's last success is Friday's,
+    and the interval Sunday falls in (Friday to Monday) is three days, not one.
+    None when the schedule is not cron.
     """
     try:
         zone = ZoneInfo(time_zone or CONTROLLER_TIME_ZONE)
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo(CONTROLLER_TIME_ZONE)
     try:
-        runs = croniter(schedule, now.astimezone(zone))
-        latest = runs.get_prev(datetime)
-        before = runs.get_prev(datetime)
+        local = now.astimezone(zone)
+        latest = croniter(schedule, local).get_prev(datetime)
+        before = croniter(schedule, latest).get_prev(datetime)
+        upcoming = croniter(schedule, latest).get_next(datetime)
     except (ValueError, KeyError):
         return None
-    return 2.0 * float((latest - before).total_seconds())
+    current = (upcoming - latest).total_seconds()
+    previous = (latest - before).total_seconds()
+    return 2.0 * float(max(current, previous))
 
 
 def max_age_seconds(backup: Backup, cron_job: CronJobState | None, now: datetime) -> float | None:

@@ -40,7 +40,7 @@ from datarch.durations import parse_duration
 from datarch.probes.base import ClientPool, Target
 from datarch.reporting import metrics
 from datarch.reporting.events import ClaimRef, post_events, transitions
-from datarch.reporting.status import build_status, invalid_status, needs_patch
+from datarch.reporting.status import build_status, invalid_status, needs_patch, unverified_status
 from datarch.secrets import KubernetesSecrets
 from datarch.settings import OperatorSettings, SettingsInvalid, load_settings
 from datarch.verification import StoreResult, Verdict, resolve_target, verify
@@ -48,6 +48,9 @@ from datarch.verification import StoreResult, Verdict, resolve_target, verify
 log = logging.getLogger("datarch.operator")
 
 DEFAULT_INTERVAL_SECONDS = 300.0
+# The API server admits `interval: 0s` (or 1ms); waiting at least this long between passes
+# keeps such a claim from verifying in a busy loop against its stores.
+MIN_INTERVAL_SECONDS = 1.0
 
 
 # --- the handlers ----------------------------------------------------------------
@@ -278,6 +281,7 @@ class Schedule:
             interval = parse_duration(str((claim.body.get("spec") or {}).get("interval", "5m")))
         except ValueError:
             interval = DEFAULT_INTERVAL_SECONDS
+        interval = max(interval, MIN_INTERVAL_SECONDS)
         return interval * (1 + random.uniform(0, self._settings.interval_jitter))
 
     async def _loop(self, claim: Claim) -> None:
@@ -302,7 +306,9 @@ class Schedule:
             spec = ClaimSpec.model_validate(claim.body.get("spec") or {})
         except ValidationError as error:
             new = invalid_status(format_validation_error(error), generation, claim.status, _now())
-            self._collector.record_error(ref.namespace, ref.name, time.perf_counter() - started)
+            self._collector.record_error(
+                ref.namespace, ref.name, time.perf_counter() - started, unknown=True
+            )
         else:
             # Every step has its own timeout; this bounds what has none (a Secret read
             # from an API server that accepts but never answers).
@@ -310,17 +316,21 @@ class Schedule:
             try:
                 async with asyncio.timeout(deadline):
                     verdict = await self._verdict(ref, spec)
-            except TimeoutError:
-                log.warning(
-                    "while verifying %s/%s: the pass did not finish within %gs; status unchanged",
-                    ref.namespace,
-                    ref.name,
-                    deadline,
+                new = build_status(verdict, generation, claim.status)
+            except Exception as error:  # TimeoutError, or a bug: never leave the last True standing
+                if isinstance(error, TimeoutError):
+                    cause = f"the pass did not finish within {deadline:g}s"
+                    log.warning("while verifying %s/%s: %s", ref.namespace, ref.name, cause)
+                else:
+                    # The type only: an unexpected error's text might carry a credential.
+                    cause = f"internal error ({type(error).__name__}); see the operator's log"
+                    log.exception("while verifying %s/%s", ref.namespace, ref.name)
+                new = unverified_status(cause, generation, claim.status, _now())
+                self._collector.record_error(
+                    ref.namespace, ref.name, time.perf_counter() - started, unknown=True
                 )
-                self._collector.record_error(ref.namespace, ref.name, time.perf_counter() - started)
-                return
-            new = build_status(verdict, generation, claim.status)
-            self._collector.record(ref.namespace, ref.name, spec, verdict)
+            else:
+                self._collector.record(ref.namespace, ref.name, spec, verdict)
         self.counts.passes += 1
         await self._publish(claim, new)
 

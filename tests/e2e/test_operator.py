@@ -826,3 +826,84 @@ async def test_an_operator_killed_mid_pass_leaves_nothing_stuck(
         assert not [k for k in operator.metrics() if dict(k[1]).get("claim") == "platform"]
     finally:
         blackhole.close()
+
+
+async def test_a_restart_posts_no_event_again_and_a_spec_change_is_verified_at_once(
+    platform: Platform, claims: Claims, operator: Operator
+) -> None:
+    # interval 1h: any pass after the first comes from the restart or the spec change alone.
+    claims.apply("platform", platform.spec(interval="1h"))
+    operator.start()
+    ready = await claims.wait("platform", "Ready", "True")
+    await eventually(lambda: event_messages(claims, "platform"), "the Ready Event")
+
+    operator.stop()
+    operator.start()
+    await eventually(
+        lambda: ((operator.healthy() or {}).get("datarch") or {}).get("passes", 0) >= 1,
+        "a pass after the restart",
+    )
+    await asyncio.sleep(1)  # Events of that pass, if any, are posted right after its patch
+    assert [(t, r) for t, r, _ in event_messages(claims, "platform")] == [("Normal", "Verified")]
+    assert (
+        claims.condition("platform", "Ready")["lastTransitionTime"] == (ready["lastTransitionTime"])
+    )
+
+    spec = platform.spec(interval="1h")
+    table = spec["stores"][0]["postgres"]["schemas"][0]["tables"][0]
+    table["indexes"].append({"name": "users_missing_idx", "columns": ["id", "org_id"]})
+    claims.patch_spec("platform", {"stores": spec["stores"]})
+    generation = claims.get("platform")["metadata"]["generation"]
+    conforming = await claims.wait("platform", "Conforming", "False", timeout=30)
+    assert "users_missing_idx" in conforming["message"]
+    status = claims.get("platform")["status"]
+    assert status["observedGeneration"] == generation
+    assert {c["observedGeneration"] for c in status["conditions"]} == {generation}
+
+
+async def test_credentials_appear_in_no_status_event_metric_or_log_line(
+    platform: Platform, claims: Claims, operator: Operator, tmp_path: Path
+) -> None:
+    password = "Zq9distinctivePW41x"
+    parts = urlsplit(str(platform.pg.ro_dsn))
+    wrong = urlunsplit(
+        parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:{parts.port}")
+    )
+    claims.secret("pg-readonly", {"dsn": wrong})
+    claims.secret("mongo-readonly", {"not-uri": f"mongodb://u:{password}@127.0.0.1:1/"})
+    spec = platform.spec()
+    spec["stores"][3]["connection"]["secretRef"] = {"name": "no-such-secret"}
+    dead = {
+        "name": "dead",
+        "kind": "redis",
+        "connection": {"url": "redis://127.0.0.1:1/0"},
+    }
+    spec["stores"].append(dead)
+    claims.apply("platform", spec)
+    operator.log_path.write_text("")
+    os.environ["DATARCH_LOG_LEVEL"] = "DEBUG"  # the chattiest the operator gets
+    try:
+        operator.start()
+    finally:
+        del os.environ["DATARCH_LOG_LEVEL"]
+    reachable = await claims.wait("platform", "StoresReachable", "False")
+    assert reachable["reason"] == "StoresUnreachable"
+    stores = {s["name"]: s for s in claims.get("platform")["status"]["stores"]}
+    assert stores["main"]["message"].startswith("AccessDenied: ")
+    assert stores["runtime"]["message"].startswith("SecretUnavailable: ")
+    assert "has no key 'uri'" in stores["runtime"]["message"]
+    assert stores["objects"]["message"].startswith("SecretUnavailable: ")
+    assert "not found" in stores["objects"]["message"]
+    assert stores["dead"]["message"].startswith("StoreUnreachable: ")
+    assert claims.condition("platform", "Conforming")["status"] == "Unknown"
+    await eventually(lambda: event_messages(claims, "platform"), "Warning Events")
+    await asyncio.sleep(3)  # another pass or two, logged too
+    everything = "\n".join(
+        [
+            json.dumps(claims.get("platform")),
+            repr(event_messages(claims, "platform")),
+            repr(operator.metrics()),
+            operator.log_path.read_text(errors="replace"),
+        ]
+    )
+    assert password not in everything

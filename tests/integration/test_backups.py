@@ -232,6 +232,35 @@ async def test_the_cron_jobs_last_successful_time_stands_in_for_jobs_already_cle
     assert (result.fresh, result.last_successful_time) == (True, now - timedelta(hours=5))
 
 
+async def test_a_running_job_and_a_failure_after_a_recent_success_keep_the_backup_fresh(
+    cluster: Cluster,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    owner = cluster.cron_job()
+    cluster.job("pg-backup-1", owner, succeeded=now - timedelta(hours=26))
+    cluster.job("pg-backup-2", owner, failed=now - timedelta(hours=2))
+    cluster.job("pg-backup-3", owner)  # the retry, still running
+    result = await check(cluster, spec())
+    assert (result.fresh, result.reason) == (True, b.BACKUP_FRESH)
+    assert result.last_successful_time == now - timedelta(hours=26)
+    assert result.last_failure_time == now - timedelta(hours=2)
+
+
+async def test_an_irregular_schedule_that_never_missed_a_run_is_fresh(cluster: Cluster) -> None:
+    # Two runs a week, on consecutive days, the later one two days ago: the gap between
+    # the two latest runs is one day, but the week's long gap (six days) is the one now
+    # falls in. A backup that ran at its last scheduled time is fresh, whatever the weekday.
+    now = datetime.now(UTC).replace(microsecond=0)
+    latest_day = (now - timedelta(days=2)).replace(hour=2, minute=0, second=0)
+    cron_day = (latest_day.weekday() + 1) % 7  # cron counts from Sunday
+    schedule = f"0 2 * * {(cron_day - 1) % 7},{cron_day}"
+    owner = cluster.cron_job(schedule=schedule)
+    cluster.job("pg-backup-1", owner, succeeded=latest_day + timedelta(minutes=5))
+    result = await check(cluster, spec(schedule=schedule))
+    assert (result.fresh, result.reason) == (True, b.BACKUP_FRESH), result.message
+    assert result.max_age_seconds == 2 * 6 * 24 * 3600
+
+
 async def test_a_cron_job_that_does_not_exist_is_not_found(cluster: Cluster) -> None:
     result = await check(cluster, spec())
     assert (result.fresh, result.reason) == (False, b.CRON_JOB_NOT_FOUND)

@@ -139,6 +139,24 @@ def test_json_output_carries_every_finding_with_its_fields(
     assert report["result"] == "findings"
 
 
+def test_json_output_is_not_capped_at_the_statuss_fifty(
+    tmp_path: Path, platform: PgDatabase
+) -> None:
+    missing = [{"name": f"absent_{i:02d}"} for i in range(60)]
+    run = _verify(
+        tmp_path,
+        _claim([USERS, *missing]),
+        {"DATARCH_SECRET_PG_READONLY_DSN": platform.ro_dsn},
+        "-o",
+        "json",
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    report = json.loads(run.stdout)
+    paths = {f["path"] for f in report["findings"]}
+    assert paths == {f"main/public.absent_{i:02d}" for i in range(60)}
+    assert report["stores"][0]["findings"] == 60
+
+
 def test_junit_output_has_one_test_case_per_documented_object(
     tmp_path: Path, platform: PgDatabase
 ) -> None:
@@ -267,6 +285,26 @@ def test_backups_are_not_checked_without_a_cluster_and_that_exits_two(
     assert run.returncode == 2, run.stdout + run.stderr
     assert "backup nightly not checked: CronJobUnreadable" in run.stderr
     assert "--skip-backups" in run.stderr
+    # The closing line agrees with the exit code: incomplete, not "conforming".
+    closing = run.stdout.splitlines()[-1]
+    assert "INCOMPLETE" in closing and "nightly" in closing, closing
+    assert "conforming" not in closing, closing
+
+
+def test_an_unchecked_backup_is_a_junit_error_not_a_failure(
+    tmp_path: Path, platform: PgDatabase
+) -> None:
+    env = {"DATARCH_SECRET_PG_READONLY_DSN": platform.ro_dsn, "KUBECONFIG": str(tmp_path / "none")}
+    run = _verify(tmp_path, _with_backup("data"), env, "-o", "junit")
+    assert run.returncode == 2, run.stdout + run.stderr
+    suite = next(
+        s
+        for s in ElementTree.fromstring(run.stdout).iter("testsuite")
+        if s.get("name") == "backup nightly"
+    )
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "0")
+    [error] = suite.iter("error")
+    assert error.get("type") == "CronJobUnreadable"
 
 
 def test_skip_backups_verifies_the_stores_alone(tmp_path: Path, platform: PgDatabase) -> None:
@@ -284,3 +322,8 @@ def test_a_documented_cron_job_that_does_not_exist_is_a_finding(
     )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "backup nightly: CronJobNotFound" in run.stdout
+    # Every store conforms, but the backup does not: the closing line must not say
+    # "conforming" while the exit code says 1.
+    closing = run.stdout.splitlines()[-1]
+    assert "conforming" not in closing, closing
+    assert "1 backup not fresh (nightly)" in closing, closing

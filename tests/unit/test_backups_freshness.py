@@ -242,3 +242,34 @@ def test_messages_carry_timestamps_not_ages_so_a_later_pass_reads_the_same() -> 
     )
     assert first.message == later.message
     assert first.age_seconds != later.age_seconds
+
+
+def test_a_weekday_backup_that_succeeded_on_friday_is_fresh_all_weekend() -> None:
+    # "0 2 * * 1-5": Friday's run is the last before Monday's. On Sunday the gap
+    # between the two latest runs (Thursday to Friday) is one day, but Sunday falls
+    # in Friday's three-day interval: a backup that never missed a run is fresh.
+    weekday = backup(schedule="0 2 * * 1-5")
+    friday_run = datetime(2026, 11, 27, 2, 5, tzinfo=UTC)
+    cron = cron_job(schedule="0 2 * * 1-5")
+    for now in (
+        datetime(2026, 11, 28, 23, 0, tzinfo=UTC),  # Saturday night
+        datetime(2026, 11, 29, 12, 0, tzinfo=UTC),  # Sunday noon
+        datetime(2026, 11, 30, 1, 59, tzinfo=UTC),  # Monday, before its run
+    ):
+        result = b.judge_backup(weekday, cron, [b.JobRun("f", succeeded_at=friday_run)], now)
+        assert (result.reason, result.fresh) == (b.BACKUP_FRESH, True), now
+
+
+def test_a_weekday_backup_that_missed_two_runs_is_stale() -> None:
+    # Last success Monday 02:05; Tuesday's and Wednesday's runs missed: Wednesday noon is stale.
+    weekday = backup(schedule="0 2 * * 1-5")
+    monday_run = datetime(2026, 11, 23, 2, 5, tzinfo=UTC)
+    result = b.judge_backup(
+        weekday, cron_job(schedule="0 2 * * 1-5"), [b.JobRun("m", succeeded_at=monday_run)], NOW
+    )
+    assert (result.reason, result.max_age_seconds) == (b.BACKUP_STALE, 48 * 3600)
+
+
+def test_an_hourly_backup_still_gets_two_hours() -> None:
+    assert b.derived_max_age("0 * * * *", None, NOW + timedelta(minutes=30)) == 2 * 3600
+    assert b.derived_max_age("*/15 * * * *", "Europe/Berlin", NOW) == 30 * 60

@@ -295,3 +295,48 @@ async def test_the_metrics_server_serves_the_registry_over_http() -> None:
         'datarch_store_up{claim="platform",claim_namespace="data",kind="postgres",store="main"} 1.0'
         in body
     )
+
+
+def test_an_invalid_claim_drops_the_gauges_of_its_last_verdict() -> None:
+    # A claim verified clean, then edited into a spec the operator cannot verify: its
+    # Conforming is Unknown now, so datarch_claim_conforming must not stay at 1.
+    collector, registry = collector_and_registry()
+    clean = Verdict(
+        stores=(StoreResult(name="main", kind="postgres", reachable=True),), started_at=T0
+    )
+    collector.record("data", "platform", SPEC, clean)
+    assert value(scrape(registry), "datarch_claim_conforming") == 1
+    collector.record_error("data", "platform", 0.01, unknown=True)
+    samples = scrape(registry)
+    assert value(samples, "datarch_claim_conforming") is None
+    assert value(samples, "datarch_store_up", store="main", kind="postgres") is None
+    assert value(samples, "datarch_findings", store="main", severity="critical") is None
+    assert value(samples, "datarch_verifications_total", result="error") == 1
+    assert value(samples, "datarch_verifications_total", result="ok") == 1
+
+
+def test_a_backup_whose_freshness_could_not_be_told_has_no_fresh_series() -> None:
+    # CronJobUnreadable (e.g. forbidden) is not "stale" nor "never succeeded": a 0 would
+    # fire DatarchBackupNeverSucceeded for a backup that may well run every night.
+    collector, registry = collector_and_registry()
+    unreadable = Verdict(
+        stores=(StoreResult(name="main", kind="postgres", reachable=True),),
+        backups=(
+            BackupResult("main-nightly", fresh=False, reason="CronJobUnreadable", message="x"),
+            BackupResult(
+                "artifact",
+                fresh=False,
+                reason="ArtifactUnreadable",
+                last_successful_time=T0 - timedelta(hours=3),
+                age_seconds=10800.0,
+            ),
+            BackupResult("gone", fresh=False, reason="CronJobNotFound"),
+        ),
+        started_at=T0,
+    )
+    collector.record("data", "platform", SPEC, unreadable)
+    samples = scrape(registry)
+    assert value(samples, "datarch_backup_fresh", backup="main-nightly") is None
+    assert value(samples, "datarch_backup_fresh", backup="artifact") is None
+    assert value(samples, "datarch_backup_age_seconds", backup="artifact") == 10800
+    assert value(samples, "datarch_backup_fresh", backup="gone") == 0

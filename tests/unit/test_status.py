@@ -9,7 +9,12 @@ from datarch.backups import BackupResult
 from datarch.claims import ClaimStatus
 from datarch.findings import Finding, FindingKind, Severity
 from datarch.reporting import conditions as c
-from datarch.reporting.status import build_status, invalid_status, needs_patch
+from datarch.reporting.status import (
+    build_status,
+    invalid_status,
+    needs_patch,
+    unverified_status,
+)
 from datarch.verification import StoreResult, Verdict
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, 250_000, tzinfo=UTC)
@@ -263,3 +268,77 @@ def test_an_invalid_spec_is_ready_false_claim_invalid_and_checks_nothing() -> No
         c.UNKNOWN
     }
     assert status["stores"] == [] and status["observedGeneration"] == 4
+
+
+def test_findings_with_an_unreadable_store_are_conforming_false_saying_what_was_not_checked() -> (
+    None
+):
+    # Findings are certain even when another store could not be read: False, not Unknown,
+    # but the message must not read as if every store had been compared.
+    status = build_status(
+        verdict(store(findings=(finding("main/public.users"),)), unreachable("objects")), 1, None
+    )
+    found = conditions(status)
+    assert (found[c.CONFORMING]["status"], found[c.CONFORMING]["reason"]) == (
+        c.FALSE,
+        c.FINDINGS_PRESENT,
+    )
+    assert found[c.CONFORMING]["message"] == (
+        "1 finding in main: main/public.users: documented but missing; "
+        "could not check objects (see StoresReachable)"
+    )
+    assert found[c.STORES_REACHABLE]["status"] == c.FALSE
+    assert found[c.READY]["status"] == c.FALSE
+    assert status["summary"]["stores"] == "1/2"
+    assert status["summary"]["findings"] == 1
+
+
+def test_every_combination_of_parts_gives_the_worst_ready() -> None:
+    # Ready is True only when all three are; False beats Unknown; Conforming is never True
+    # while some store is unchecked.
+    cases = {
+        (True, False, "fresh"): c.TRUE,
+        (True, True, "fresh"): c.FALSE,
+        (False, False, "fresh"): c.FALSE,
+        (False, True, "fresh"): c.FALSE,
+        (True, False, "unknown"): c.UNKNOWN,
+        (True, False, "stale"): c.FALSE,
+        (True, True, "unknown"): c.FALSE,
+    }
+    for (reachable, has_findings, backup), expected in cases.items():
+        stores = [store(findings=(finding("main/x"),) if has_findings else ())]
+        if not reachable:
+            stores.append(unreachable("objects"))
+        backups = {
+            "fresh": fresh_backup(),
+            "unknown": BackupResult("b", fresh=False, reason=c.CRON_JOB_UNREADABLE),
+            "stale": BackupResult("b", fresh=False, reason=c.BACKUP_STALE),
+        }[backup]
+        found = conditions(build_status(verdict(*stores, backups=(backups,)), 1, None))
+        assert found[c.READY]["status"] == expected, (reachable, has_findings, backup)
+        if not reachable:
+            assert found[c.CONFORMING]["status"] != c.TRUE
+
+
+def test_a_pass_without_a_verdict_makes_every_condition_unknown_not_the_last_true() -> None:
+    healthy = build_status(verdict(store()), 2, None)
+    later = T0 + timedelta(minutes=5)
+    status = unverified_status("the pass did not finish within 120s", 2, healthy, later)
+    found = conditions(status)
+    assert {k: (v["status"], v["reason"]) for k, v in found.items()} == {
+        kind: (c.UNKNOWN, c.VERIFICATION_FAILED) for kind in c.CONDITION_TYPES
+    }
+    assert found[c.READY]["lastTransitionTime"] == "2026-11-25T12:05:00Z"
+    assert status["summary"]["stores"] == "0/0" and status["findings"] == []
+    assert needs_patch(healthy, status)
+
+
+def test_a_transition_time_that_is_not_a_time_is_replaced_not_a_crash() -> None:
+    # Anyone with status access can write there; the operator must keep working.
+    previous = {
+        "conditions": [
+            {"type": c.READY, "status": c.TRUE, "reason": "X", "lastTransitionTime": "yesterday"}
+        ]
+    }
+    status = build_status(verdict(store()), 1, previous)
+    assert conditions(status)[c.READY]["lastTransitionTime"] == "2026-11-25T12:00:01Z"

@@ -38,6 +38,9 @@ CONDITION_TYPES: Final = (READY, STORES_REACHABLE, CONFORMING, BACKUPS_FRESH)
 VERIFIED: Final = "Verified"
 # The spec passed the API server's schema but not the operator's own validation.
 CLAIM_INVALID: Final = "ClaimInvalid"
+# A pass ended without a verdict (it ran out of time, or failed unexpectedly): every
+# condition is Unknown until a pass finishes.
+VERIFICATION_FAILED: Final = "VerificationFailed"
 
 # --- reasons: StoresReachable -----------------------------------------------------
 

@@ -89,12 +89,22 @@ class VerdictCollector(Collector):
             series.results[verdict.result] += 1
             self._observe(series, verdict.duration_seconds)
 
-    def record_error(self, namespace: str, claim: str, duration_seconds: float = 0.0) -> None:
-        """A pass that produced no verdict (an invalid claim): counted, gauges untouched."""
+    def record_error(
+        self, namespace: str, claim: str, duration_seconds: float = 0.0, *, unknown: bool = False
+    ) -> None:
+        """A pass that produced no verdict: counted in the error results and the histogram.
+
+        `unknown`: nothing about the claim is known any more (its spec is invalid), so the
+        previous verdict's gauges go too; a conforming 1 or store_up 1 would claim a check
+        that no longer happens. Otherwise the gauges keep the last verdict.
+        """
         with self._lock:
             series = self._claims.setdefault((namespace, claim), _ClaimSeries())
             series.results["error"] += 1
             self._observe(series, duration_seconds)
+            if unknown:
+                series.verdict = None
+                series.named_consumers = frozenset()
 
     @staticmethod
     def _observe(series: _ClaimSeries, seconds: float) -> None:
@@ -190,7 +200,8 @@ class _Families:
         )
         self.backup_fresh = gauge(
             "datarch_backup_fresh",
-            "1 when the backup runs as documented and is within maxAge.",
+            "1 when the backup runs as documented and is within maxAge; "
+            "absent while its freshness could not be told.",
             "backup",
         )
         self.artifact_age = gauge(
@@ -270,7 +281,8 @@ class _Families:
 
     def _add_backup(self, labels: Sequence[str], backup: BackupResult) -> None:
         key = [*labels, backup.name]
-        self.backup_fresh.add_metric(key, 1.0 if backup.fresh else 0.0)
+        if backup.checked:  # freshness unknown (CronJob or artifact unreadable): absent, not 0
+            self.backup_fresh.add_metric(key, 1.0 if backup.fresh else 0.0)
         if backup.last_successful_time is not None:
             self.backup_last_success.add_metric(key, backup.last_successful_time.timestamp())
         if backup.age_seconds is not None:

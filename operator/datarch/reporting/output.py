@@ -61,21 +61,41 @@ def _expected_observed(finding: Finding) -> str:
 
 
 def _closing_line(claim: Claim, verdict: Verdict) -> str:
+    """One line that agrees with the exit code: INCOMPLETE (2), findings or stale backups (1),
+    conforming (0)."""
     name = f"{claim.metadata.namespace}/{claim.metadata.name}"
     unchecked = [s.name for s in verdict.stores if not s.checked]
+    unchecked_backups = [b.name for b in verdict.backups if not b.checked]
+    stale = [b.name for b in verdict.backups if b.checked and not b.fresh]
     findings = verdict.findings
-    if unchecked:
+    stale_part = (
+        f"; {len(stale)} backup{'s' if len(stale) != 1 else ''} not fresh ({', '.join(stale)})"
+        if stale
+        else ""
+    )
+    if unchecked or unchecked_backups:
+        parts = []
+        if unchecked:
+            parts.append(f"{len(unchecked)} store(s) could not be checked ({', '.join(unchecked)})")
+        if unchecked_backups:
+            parts.append(
+                f"{len(unchecked_backups)} backup(s) could not be checked "
+                f"({', '.join(unchecked_backups)})"
+            )
         return (
-            f"{name}: INCOMPLETE: {len(unchecked)} store(s) could not be checked "
-            f"({', '.join(unchecked)}); {len(findings)} finding(s) in the rest"
+            f"{name}: INCOMPLETE: {'; '.join(parts)}; "
+            f"{len(findings)} finding(s) in the rest{stale_part}"
         )
     if findings:
         counts: dict[str, int] = {}
         for f in findings:
             counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
         detail = ", ".join(f"{n} {s}" for s, n in counts.items())
-        return f"{name}: {len(findings)} finding(s) ({detail})"
-    return f"{name}: conforming ({len(verdict.stores)} store(s) checked)"
+        return f"{name}: {len(findings)} finding(s) ({detail}){stale_part}"
+    if stale:
+        return f"{name}: no findings in {len(verdict.stores)} store(s){stale_part}"
+    backups = f", {len(verdict.backups)} backup(s) fresh" if verdict.backups else ""
+    return f"{name}: conforming ({len(verdict.stores)} store(s) checked{backups})"
 
 
 def render_json(claim: Claim, verdict: Verdict) -> str:
@@ -193,11 +213,14 @@ def render_junit(claim: Claim, verdict: Verdict) -> str:
     for backup in verdict.backups:
         suite = ElementTree.SubElement(suites, "testsuite", name=f"backup {backup.name}", tests="1")
         case = ElementTree.SubElement(suite, "testcase", classname="backups", name=backup.name)
-        if not backup.fresh:
-            failure = ElementTree.SubElement(
-                case, "failure", type=backup.reason, message=backup.message
+        # Could not tell (CronJob or artifact unreadable): an error, like an unchecked store.
+        outcome = "error" if not backup.checked else "failure" if not backup.fresh else None
+        if outcome is not None:
+            element = ElementTree.SubElement(
+                case, outcome, type=backup.reason, message=backup.message
             )
-            failure.text = backup.message
-        suite.set("failures", "0" if backup.fresh else "1")
+            element.text = backup.message
+        suite.set("failures", "1" if outcome == "failure" else "0")
+        suite.set("errors", "1" if outcome == "error" else "0")
     ElementTree.indent(suites)
     return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

@@ -7,6 +7,7 @@ server; `needs_patch` only says whether writing is worth it.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -69,10 +70,12 @@ def _condition(
     before = previous.get(kind)
     transition = _second(now)
     if before is not None and before.get("status") == status and before.get("lastTransitionTime"):
-        # Unchanged status keeps its time, however the reason or message moved.
-        transition = datetime.fromisoformat(
-            str(before["lastTransitionTime"]).replace("Z", "+00:00")
-        )
+        # Unchanged status keeps its time, however the reason or message moved
+        # (unless what is there is not a time: then it is replaced, not a crash every pass).
+        with contextlib.suppress(ValueError):
+            transition = datetime.fromisoformat(
+                str(before["lastTransitionTime"]).replace("Z", "+00:00")
+            )
     return Condition(
         type=kind,
         status=status,
@@ -115,15 +118,16 @@ def findings_message(findings: Iterable[Finding], store_order: Sequence[str]) ->
 
 
 def conforming(verdict: Verdict) -> tuple[c.ConditionStatus, str, str]:
+    """False on any finding: a store that could not be read cannot undo a difference another
+    store showed. Unknown, never True, when nothing differs but some store was not read."""
     findings = verdict.findings
+    unchecked = ", ".join(s.name for s in verdict.stores if not s.checked)
     if findings:
-        return (
-            c.FALSE,
-            c.FINDINGS_PRESENT,
-            findings_message(findings, [s.name for s in verdict.stores]),
-        )
-    if not verdict.complete:
-        unchecked = ", ".join(s.name for s in verdict.stores if not s.checked)
+        message = findings_message(findings, [s.name for s in verdict.stores])
+        if unchecked:  # the count covers only the stores that were read: say so
+            message = f"{message}; could not check {unchecked} (see StoresReachable)"
+        return c.FALSE, c.FINDINGS_PRESENT, message
+    if unchecked:
         return c.UNKNOWN, c.STORES_NOT_CHECKED, f"could not check {unchecked} (see StoresReachable)"
     return c.TRUE, c.NO_FINDINGS, f"no findings in {_plural(len(verdict.stores), 'store')}"
 
@@ -254,6 +258,30 @@ def invalid_status(
     message: str, generation: int | None, previous: Mapping[str, Any] | None, now: datetime
 ) -> dict[str, Any]:
     """A spec the API server admitted but the operator cannot verify: Ready False, nothing checked."""
+    return _nothing_checked(
+        c.FALSE, c.CLAIM_INVALID, message, generation=generation, previous=previous, now=now
+    )
+
+
+def unverified_status(
+    message: str, generation: int | None, previous: Mapping[str, Any] | None, now: datetime
+) -> dict[str, Any]:
+    """A pass that ended without a verdict (it ran out of time, or failed unexpectedly):
+    every condition Unknown, so the previous pass's True does not stand for this one."""
+    return _nothing_checked(
+        c.UNKNOWN, c.VERIFICATION_FAILED, message, generation=generation, previous=previous, now=now
+    )
+
+
+def _nothing_checked(
+    ready_status: c.ConditionStatus,
+    reason: str,
+    message: str,
+    *,
+    generation: int | None,
+    previous: Mapping[str, Any] | None,
+    now: datetime,
+) -> dict[str, Any]:
     before = previous_conditions(previous)
     not_checked = f"not verified: {message}"
     status = ClaimStatus(
@@ -262,8 +290,8 @@ def invalid_status(
         conditions=[
             _condition(
                 c.READY,
-                c.FALSE,
-                c.CLAIM_INVALID,
+                ready_status,
+                reason,
                 message,
                 now=now,
                 previous=before,
@@ -273,7 +301,7 @@ def invalid_status(
                 _condition(
                     kind,
                     c.UNKNOWN,
-                    c.CLAIM_INVALID,
+                    reason,
                     not_checked,
                     now=now,
                     previous=before,
