@@ -8,9 +8,10 @@ with the clock passed in) are separate, so the rules are tested without a cluste
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -115,6 +116,24 @@ def same_schedule(documented: str, actual: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=256)  # a few claims' zone names, judged once each
+def same_time_zone(documented: str, actual: str) -> bool:
+    """Names of one zone count as one ("UTC" and "Etc/UTC"): their rules agree at every
+    hour of a four-year span, transitions included. An unknown name only equals itself."""
+    if documented == actual:
+        return True
+    try:
+        left, right = ZoneInfo(documented), ZoneInfo(actual)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    return all(
+        (moment := start + timedelta(hours=hour)).astimezone(left).utcoffset()
+        == moment.astimezone(right).utcoffset()
+        for hour in range(4 * 366 * 24)
+    )
+
+
 def derived_max_age(schedule: str, time_zone: str | None, now: datetime) -> float | None:
     """Two schedule intervals: twice the longer of the interval `now` falls in and the one
     before it.
@@ -207,8 +226,8 @@ def judge_backup(
             SCHEDULE_MISMATCH,
             f"CronJob {ref} runs on {cron_job.schedule!r}, the claim documents {backup.schedule!r}",
         )
-    if backup.time_zone is not None and backup.time_zone != (
-        cron_job.time_zone or CONTROLLER_TIME_ZONE
+    if backup.time_zone is not None and not same_time_zone(
+        backup.time_zone, cron_job.time_zone or CONTROLLER_TIME_ZONE
     ):
         actual = cron_job.time_zone or f"no timeZone (the controller's, {CONTROLLER_TIME_ZONE})"
         return _with(

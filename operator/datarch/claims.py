@@ -7,6 +7,7 @@ reading a claim file; no knowledge of any store driver.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -57,20 +58,56 @@ Duration = Annotated[
     AfterValidator(_check_duration),
     Field(json_schema_extra={"pattern": DURATION_PATTERN, "maxLength": 64}),
 ]
-TopDuration = Annotated[
+
+
+def _at_least(minimum: str) -> Callable[[str], str]:
+    floor = parse_duration(minimum)
+
+    def check(value: str) -> str:
+        if parse_duration(value) < floor:
+            raise ValueError(f"{value!r} is shorter than the minimum of {minimum}")
+        return value
+
+    return check
+
+
+def _top_duration_schema(minimum: str) -> JsonDict:
+    """CEL rules for a top-level duration: well formed, and at least `minimum`."""
+    return {
+        "x-kubernetes-validations": [
+            {
+                "rule": f"self.matches('{DURATION_PATTERN}')",
+                "message": "must be a duration such as 30s, 5m or 168h",
+            },
+            {
+                # Guarded: a malformed value is refused by the rule above alone.
+                "rule": f"!self.matches('{DURATION_PATTERN}') "
+                f"|| duration(self) >= duration('{minimum}')",
+                "message": f"must be at least {minimum}",
+            },
+        ],
+        "maxLength": 64,
+    }
+
+
+# A pass every millisecond would be a busy loop; a zero timeout fails every store.
+IntervalDuration = Annotated[
     str,
     AfterValidator(_check_duration),
-    Field(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": f"self.matches('{DURATION_PATTERN}')",
-                    "message": "must be a duration such as 30s, 5m or 168h",
-                }
-            ],
-            "maxLength": 64,
-        }
-    ),
+    AfterValidator(_at_least("1s")),
+    Field(json_schema_extra=_top_duration_schema("1s")),
+]
+TimeoutDuration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    AfterValidator(_at_least("100ms")),
+    Field(json_schema_extra=_top_duration_schema("100ms")),
+]
+MaxAgeDuration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    AfterValidator(_at_least("1s")),
+    Field(json_schema_extra=_top_duration_schema("1s")),
 ]
 Name = Annotated[str, Field(min_length=1, json_schema_extra={"maxLength": NAME_MAX})]
 
@@ -566,7 +603,7 @@ class Backup(Model):
     cron_job: CronJobRef = Field(description="The CronJob that runs the backup.")
     schedule: str | None = Field(default=None, description="Documented cron schedule.")
     time_zone: str | None = Field(default=None, description="Documented CronJob timeZone.")
-    max_age: TopDuration | None = Field(
+    max_age: MaxAgeDuration | None = Field(
         default=None, description="Default: two schedule intervals, derived from the schedule."
     )
     artifact: BackupArtifact | None = Field(default=None, description="Optional artifact check.")
@@ -600,8 +637,8 @@ _SPEC_RULES: list[JsonDict] = [
 class ClaimSpec(Model):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})  # type: ignore[dict-item]
 
-    interval: TopDuration = Field(default="5m", description="Verification period.")
-    timeout: TopDuration = Field(default="30s", description="Time allowed for each store.")
+    interval: IntervalDuration = Field(default="5m", description="Verification period.")
+    timeout: TimeoutDuration = Field(default="30s", description="Time allowed for each store.")
     suspend: bool = Field(default=False, description="When true, no verification runs.")
     stores: list[Store] = Field(
         min_length=1,

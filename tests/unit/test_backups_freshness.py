@@ -273,3 +273,19 @@ def test_a_weekday_backup_that_missed_two_runs_is_stale() -> None:
 def test_an_hourly_backup_still_gets_two_hours() -> None:
     assert b.derived_max_age("0 * * * *", None, NOW + timedelta(minutes=30)) == 2 * 3600
     assert b.derived_max_age("*/15 * * * *", "Europe/Berlin", NOW) == 30 * 60
+
+
+@pytest.mark.parametrize(
+    ("documented", "actual", "same"),
+    [
+        ("UTC", "Etc/UTC", True),
+        ("America/New_York", "US/Eastern", True),
+        ("Europe/Berlin", "Europe/London", False),
+        ("America/New_York", "Europe/London", False),  # DST starts on different dates
+        ("UTC", "Mars/Olympus", False),
+    ],
+)
+def test_time_zones_are_compared_by_their_rules_not_their_names(
+    documented: str, actual: str, same: bool
+) -> None:
+    assert b.same_time_zone(documented, actual) is same

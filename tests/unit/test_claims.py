@@ -123,6 +123,14 @@ def _spec(**overrides: object) -> dict[str, object]:
     ("document", "named"),
     [
         (_spec(interval="5 minutes"), "spec.interval"),
+        (
+            _spec(interval="0s"),
+            "spec.interval: Value error, '0s' is shorter than the minimum of 1s",
+        ),
+        (
+            _spec(timeout="10ms"),
+            "spec.timeout: Value error, '10ms' is shorter than the minimum of 100ms",
+        ),
         (_spec(stores=[]), "spec.stores"),
         (_spec(stores=[{"name": "main", "kind": "oracle"}]), "spec.stores[0].kind"),
         (_spec(stores=[{"name": "Main!", "kind": "postgres"}]), "spec.stores[0].name"),
