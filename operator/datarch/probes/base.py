@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
 from datarch.claims import Store
+from datarch.errors import StoreUnreachable
 
 T = TypeVar("T")
 
@@ -99,6 +100,33 @@ class ClientPool:
 
     def __len__(self) -> int:
         return len(self._clients)
+
+
+@contextlib.asynccontextmanager
+async def lease(
+    clients: ClientPool | None,
+    key: str,
+    open_client: Callable[[], Awaitable[T]],
+    close_client: Callable[[T], Awaitable[None]],
+) -> AsyncIterator[T]:
+    """A driver client for one observation: pooled when there is a pool, else one-off.
+
+    A pooled client that failed to reach its store (timeouts included) is dropped,
+    so the next pass reconnects rather than reusing a hung connection.
+    """
+    # `is not None`, never truthiness: an empty pool has length 0.
+    client = await (
+        clients.get(key, open_client, close_client) if clients is not None else open_client()
+    )
+    try:
+        yield client
+    except StoreUnreachable:
+        if clients is not None:
+            await clients.discard(key)
+        raise
+    finally:
+        if clients is None:
+            await close_client(client)
 
 
 async def _close_quietly(entry: tuple[Any, Callable[[Any], Awaitable[None]]]) -> None:

@@ -37,7 +37,7 @@ from datarch.observations import (
     MongoIndexObs,
     ObservedMongo,
 )
-from datarch.probes.base import ClientPool, Target
+from datarch.probes.base import ClientPool, Target, lease
 
 T = TypeVar("T")
 Client = AsyncMongoClient[dict[str, Any]]
@@ -81,18 +81,8 @@ def client_options(target: Target) -> dict[str, Any]:
 
 
 async def observe(target: Target, clients: ClientPool | None = None) -> ObservedMongo:
-    if clients is None:
-        client = await _open(target)
-        try:
-            return await _observe_in_time(client, target)
-        finally:
-            await client.close()
-    client = await clients.get(target.pool_key, lambda: _open(target), _close)
-    try:
+    async with lease(clients, target.pool_key, lambda: _open(target), _close) as client:
         return await _observe_in_time(client, target)
-    except StoreUnreachable:
-        await clients.discard(target.pool_key)
-        raise
 
 
 async def _open(target: Target) -> Client:

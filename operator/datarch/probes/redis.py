@@ -28,7 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from datarch.claims import RedisKeyPattern
 from datarch.errors import AccessDenied, StoreError, StoreTimeout, StoreUnreachable
 from datarch.observations import ObservedRedis, RedisKeyPatternObs
-from datarch.probes.base import ClientPool, Target
+from datarch.probes.base import ClientPool, Target, lease
 
 # Keys SCAN visits per call: big enough to keep round trips few, small enough
 # that one call never blocks the server noticeably.
@@ -108,10 +108,7 @@ async def observe(target: Target, clients: ClientPool | None = None) -> Observed
     url, _ = _url(target)
     progress = _Progress(_address(url))
     key = f"{target.pool_key}:{target.timeout:g}"
-    client = await (
-        clients.get(key, lambda: _open(target), _close) if clients is not None else _open(target)
-    )
-    try:
+    async with lease(clients, key, lambda: _open(target), _close) as client:
         try:
             async with asyncio.timeout(target.timeout):
                 return await _read(client, target, progress)
@@ -121,14 +118,6 @@ async def observe(target: Target, clients: ClientPool | None = None) -> Observed
             ) from error
         except (RedisError, OSError) as error:
             raise _failure(progress.step, error, target) from error
-    except StoreUnreachable:
-        # Timeouts included: a client whose connections hang is not worth keeping.
-        if clients is not None:
-            await clients.discard(key)
-        raise
-    finally:
-        if clients is None:
-            await _close(client)
 
 
 async def _read(client: Redis, target: Target, progress: _Progress) -> ObservedRedis:

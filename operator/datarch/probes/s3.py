@@ -28,7 +28,7 @@ from datarch.observations import (
     S3ObjectLockObs,
     S3PrefixObs,
 )
-from datarch.probes.base import ClientPool, Target
+from datarch.probes.base import ClientPool, Target, lease
 
 T = TypeVar("T")
 
@@ -207,12 +207,8 @@ async def _with_client(
     read: Callable[[_Reading], Awaitable[T]],
 ) -> T:
     """Run `read` with a pooled (or one-off) client, within the claim's timeout."""
-    key = _pool_key(target)
-    client = await (
-        clients.get(key, lambda: _open(target), _close) if clients is not None else _open(target)
-    )
-    reading = _Reading(client, target)
-    try:
+    async with lease(clients, _pool_key(target), lambda: _open(target), _close) as client:
+        reading = _Reading(client, target)
         try:
             async with asyncio.timeout(target.timeout):
                 return await read(reading)
@@ -220,14 +216,6 @@ async def _with_client(
             raise StoreTimeout(
                 f"while {reading.step}: no answer within {target.timeout:g}s"
             ) from error
-    except StoreUnreachable:
-        # Timeouts included: a client whose connections hang is not worth keeping.
-        if clients is not None:
-            await clients.discard(key)
-        raise
-    finally:
-        if clients is None:
-            await _close(client)
 
 
 # --- buckets ---------------------------------------------------------------------
