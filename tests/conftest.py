@@ -13,7 +13,9 @@ order, and in parallel.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -299,3 +301,33 @@ def delete_namespace(api: kube.ApiClient, name: str) -> None:
         raise
     namespace.spec.finalizers = []
     core.replace_namespace_finalize(name, namespace)
+
+
+# --------------------------------------------------------------------------- dead and hung stores
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released): connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest_asyncio.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A loopback port whose server accepts TCP connections and never answers a byte:
+    what a hung store looks like to a client."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()

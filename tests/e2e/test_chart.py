@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import RedisDb, delete_namespace, env, unique_name
+from conftest import RedisDb, delete_namespace, env, free_port, unique_name
 
 REPO = Path(__file__).parents[2]
 CHART = REPO / "helm" / "datarch"
@@ -809,13 +808,6 @@ def test_the_service_account_is_refused_what_its_mode_does_not_grant(
 
 
 # --------------------------------------------------------------------------- the operator on it
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.mark.e2e

@@ -37,6 +37,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
+from conftest import free_port
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
 from datarch.crd import crd
 
@@ -63,12 +64,6 @@ async def eventually(check: Callable[[], Any], what: str, timeout: float = 45.0)
 
 
 # --------------------------------------------------------------------------- the operator
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -16,7 +16,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -30,7 +29,7 @@ import yaml
 from kubernetes import client as kube
 from kubernetes.client.exceptions import ApiException
 
-from conftest import env
+from conftest import env, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -301,13 +300,6 @@ def test_every_wheel_installs_on_the_slim_base_without_a_compiler(built: Built) 
 
 
 # --------------------------------------------------------------------------- running it
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def snapshot(directory: Path) -> dict[str, tuple[int, int]]:

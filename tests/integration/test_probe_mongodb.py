@@ -17,19 +17,18 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.database import Database
 from pymongo.errors import CursorNotFound, InvalidOperation, OperationFailure
 
+from conftest import free_port
 from datarch.claims import Store
 from datarch.comparison.mongodb import compare_mongodb
 from datarch.errors import AccessDenied, StoreTimeout, StoreUnreachable
@@ -110,33 +109,16 @@ def shop(mongo_database: Database[Any]) -> Iterator[Database[Any]]:
     yield mongo_database
 
 
-@pytest_asyncio.fixture
-async def silent_server() -> AsyncIterator[str]:
+@pytest.fixture
+def silent_server(silent_port: int) -> str:
     """A URI whose server accepts TCP connections and never answers a byte."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        await reader.read()  # until the client gives up and closes
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"mongodb://127.0.0.1:{port}/"
-    finally:
-        server.close()
-        for writer in held:
-            writer.close()
-        await server.wait_closed()
+    return f"mongodb://127.0.0.1:{silent_port}/"
 
 
 @pytest.fixture
 def refusing_uri() -> str:
-    """A URI on a loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"mongodb://127.0.0.1:{port}/"
+    """A URI on a loopback port nothing listens on."""
+    return f"mongodb://127.0.0.1:{free_port()}/"
 
 
 # --- what is observed ------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -371,22 +370,8 @@ async def test_a_refused_connection_is_unreachable_not_a_timeout() -> None:
 
 
 @pytest.fixture
-async def silent_server() -> AsyncIterator[str]:
-    """A TCP server that accepts connections and never says a word."""
-    connections: list[asyncio.StreamWriter] = []
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        for writer in connections:
-            writer.close()
-        server.close()
-        await server.wait_closed()
+def silent_server(silent_port: int) -> str:
+    return f"nats://127.0.0.1:{silent_port}"
 
 
 async def test_a_server_that_accepts_and_never_answers_times_out_within_the_timeout(

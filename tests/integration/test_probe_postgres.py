@@ -13,7 +13,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -783,22 +783,9 @@ async def test_a_dead_port_is_unreachable(pg_database: PgDatabase) -> None:
     assert "datarch_ro:datarch_ro" not in str(caught.value)
 
 
-@pytest_asyncio.fixture
-async def silent_server() -> AsyncIterator[int]:
-    """Accepts TCP connections and never says a word."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        for writer in held:
-            writer.close()
-        await server.wait_closed()
+@pytest.fixture
+def silent_server(silent_port: int) -> int:
+    return silent_port
 
 
 async def test_a_server_that_never_answers_times_out_within_the_timeout(silent_server: int) -> None:

@@ -9,20 +9,17 @@ probe does not need either.
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import pytest_asyncio
 import redis
 from pydantic import SecretStr
 
-from conftest import RedisDb, env
+from conftest import RedisDb, env, free_port
 from datarch.claims import Store
 from datarch.errors import AccessDenied, StoreTimeout, StoreUnreachable
 from datarch.observations import RedisKeyPatternObs
@@ -198,7 +195,7 @@ async def test_a_pool_reuses_one_client_and_drops_it_when_the_store_fails(
         assert (pool.opened, len(pool)) == (1, 1)
 
         with pytest.raises(StoreUnreachable):
-            await observe(target(f"redis://127.0.0.1:{closed_port()}/0"), pool)
+            await observe(target(f"redis://127.0.0.1:{free_port()}/0"), pool)
         assert (pool.opened, len(pool)) == (2, 1)
     finally:
         await pool.close()
@@ -207,33 +204,13 @@ async def test_a_pool_reuses_one_client_and_drops_it_when_the_store_fails(
 # --- failures ------------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@pytest_asyncio.fixture
-async def silent_server() -> AsyncIterator[str]:
-    """redis:// URL of a TCP server that accepts connections and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    try:
-        yield f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
+@pytest.fixture
+def silent_server(silent_port: int) -> str:
+    return f"redis://127.0.0.1:{silent_port}/0"
 
 
 async def test_connection_refused_is_store_unreachable_not_a_timeout() -> None:
-    port = closed_port()
+    port = free_port()
 
     with pytest.raises(StoreUnreachable) as caught:
         await observe(target(f"redis://127.0.0.1:{port}/0", absent=True))

@@ -13,14 +13,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from minio.commonconfig import ENABLED, GOVERNANCE, Filter, Tags
 from minio.error import S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, NoncurrentVersionExpiration, Rule
@@ -30,7 +28,7 @@ from minio.sseconfig import SSEConfig
 from minio.versioningconfig import VersioningConfig
 from pydantic import SecretStr
 
-from conftest import S3Bucket, env
+from conftest import S3Bucket, env, free_port
 from datarch.claims import Store
 from datarch.comparison.s3 import compare_s3
 from datarch.errors import AccessDenied, StoreTimeout, StoreUnreachable
@@ -264,7 +262,7 @@ async def test_a_pool_reuses_one_client_and_drops_it_when_the_store_fails(
 
         with pytest.raises(StoreUnreachable):
             await observe(
-                target([{"name": s3_bucket.name}], endpoint=f"127.0.0.1:{closed_port()}"), pool
+                target([{"name": s3_bucket.name}], endpoint=f"127.0.0.1:{free_port()}"), pool
             )
         assert (pool.opened, len(pool)) == (2, 1)
     finally:
@@ -274,34 +272,14 @@ async def test_a_pool_reuses_one_client_and_drops_it_when_the_store_fails(
 # --- failures ------------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@pytest_asyncio.fixture
-async def silent_server() -> AsyncIterator[str]:
-    """host:port of a TCP server that accepts connections and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    try:
-        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
+@pytest.fixture
+def silent_server(silent_port: int) -> str:
+    return f"127.0.0.1:{silent_port}"
 
 
 async def test_an_unreachable_port_is_store_unreachable_not_a_timeout() -> None:
     with pytest.raises(StoreUnreachable) as caught:
-        await observe(target([{"name": "uploads"}], endpoint=f"127.0.0.1:{closed_port()}"))
+        await observe(target([{"name": "uploads"}], endpoint=f"127.0.0.1:{free_port()}"))
 
     assert not isinstance(caught.value, StoreTimeout)
     assert str(caught.value).startswith("while checking bucket uploads: ")
