@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client as kube
 
-from datarch.handlers import MIN_INTERVAL_SECONDS, Claim, Schedule
+from datarch.controller import MIN_INTERVAL_SECONDS, Claim, Schedule
 from datarch.probes.base import ClientPool
 from datarch.reporting.events import ClaimRef
 from datarch.reporting.metrics import VerdictCollector
