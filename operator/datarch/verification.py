@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from datarch.claims import ClaimSpec, Store, StoreKind
 from datarch.comparison.mongodb import compare_mongodb
@@ -189,10 +190,11 @@ async def _verify_store(
     except StoreError as error:
         return await _unreadable(base, store, error, clients, target)
     except Exception as error:  # a probe bug must not pass for a healthy store
+        cause = _redacted(f"{type(error).__name__}: {error}", target)
         return replace(
             base,
             error_reason=REASON_INTERNAL_ERROR,
-            message=f"while reading {store.kind} store {store.name}: {type(error).__name__}: {error}",
+            message=f"while reading {store.kind} store {store.name}: {cause}",
         )
     version = getattr(observed, "version", None)
     observed_at = now()
@@ -221,6 +223,19 @@ async def _verify_store(
         observed_at=observed_at,
         observation=observed,
     )
+
+
+def _redacted(text: str, target: Target) -> str:
+    """An unexpected error's text without the credentials it may quote (a DSN, a key)."""
+    for secret in (target.secret, target.access_key, target.secret_access_key):
+        if secret is None or not secret.get_secret_value():
+            continue
+        value = secret.get_secret_value()
+        text = text.replace(value, "***")
+        password = urlsplit(value).password if "://" in value else None
+        if password:
+            text = text.replace(password, "***")
+    return text
 
 
 async def _unreadable(
