@@ -38,6 +38,10 @@ CHART = REPO / "helm" / "datarch"
 CRD_FILE = "datarch.io_dataarchitectureclaims.yaml"
 GROUP, VERSION, PLURAL = "datarch.io", "v1alpha1", "dataarchitectureclaims"
 
+# Every test here, the ones that only render the chart too: they live beside the installs
+# they share value sets and rendering with.
+pytestmark = pytest.mark.e2e
+
 
 def tool(name: str) -> str:
     path = shutil.which(name)
@@ -453,7 +457,6 @@ def namespaces(kube_api: kube.ApiClient) -> Iterator[dict[str, str]]:
             delete_namespace(kube_api, name)
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("value_set", ["defaults", "namespaced", "everything"])
 def test_the_api_server_accepts_every_rendered_object(
     value_set: str,
@@ -784,7 +787,6 @@ ALLOWED_IN: dict[str, set[str]] = {
 }
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("action", list(GRANTED))
 def test_the_service_account_may_do_what_the_operator_does(
     installed: Installed,
@@ -793,7 +795,6 @@ def test_the_service_account_may_do_what_the_operator_does(
     GRANTED[action](installed.operator, installed)
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("action", list(REFUSED))
 def test_the_service_account_is_refused_what_its_mode_does_not_grant(
     installed: Installed,
@@ -810,7 +811,6 @@ def test_the_service_account_is_refused_what_its_mode_does_not_grant(
 # --------------------------------------------------------------------------- the operator on it
 
 
-@pytest.mark.e2e
 # The cluster mode's grants are the union of the other two's; two runs cover them.
 @pytest.mark.parametrize("installed", ["namespaced", "everywhere"], indirect=True)
 def test_the_operator_verifies_a_claim_with_only_the_charts_rbac(

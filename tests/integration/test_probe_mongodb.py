@@ -26,7 +26,7 @@ import pytest
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.database import Database
-from pymongo.errors import CursorNotFound, InvalidOperation, OperationFailure
+from pymongo.errors import OperationFailure
 
 from conftest import free_port
 from datarch.claims import Store
@@ -35,7 +35,9 @@ from datarch.errors import AccessDenied, StoreTimeout, StoreUnreachable
 from datarch.findings import Finding, FindingKind, Severity
 from datarch.observations import MongoCollectionObs, MongoDatabaseObs, MongoIndexObs
 from datarch.probes.base import ClientPool, Target
-from datarch.probes.mongodb import _store_error, catalog_collections, client_options, observe
+from datarch.probes.mongodb import client_options, observe
+
+pytestmark = pytest.mark.integration
 
 # Commands that only read: the catalog, server facts, cursor paging and session cleanup.
 READ_COMMANDS = frozenset(
@@ -124,7 +126,6 @@ def refusing_uri() -> str:
 # --- what is observed ------------------------------------------------------------------
 
 
-@pytest.mark.integration
 async def test_collections_and_indexes_are_observed_as_ferretdb_reports_them(
     shop: Database[Any], mongo_uri: str
 ) -> None:
@@ -163,7 +164,6 @@ async def test_collections_and_indexes_are_observed_as_ferretdb_reports_them(
     )
 
 
-@pytest.mark.integration
 async def test_a_claim_that_matches_ferretdb_has_no_findings_and_a_drifted_one_does(
     shop: Database[Any], mongo_uri: str
 ) -> None:
@@ -208,7 +208,6 @@ async def test_a_claim_that_matches_ferretdb_has_no_findings_and_a_drifted_one_d
     ]
 
 
-@pytest.mark.integration
 async def test_only_documented_collections_are_read_unless_strict_mode_needs_them_all(
     shop: Database[Any], mongo_uri: str
 ) -> None:
@@ -221,7 +220,6 @@ async def test_only_documented_collections_are_read_unless_strict_mode_needs_the
     assert [c.name for c in strict.databases[0].collections] == ["events", "scratch", "users"]
 
 
-@pytest.mark.integration
 async def test_a_database_the_server_lacks_is_left_out_of_the_observation(
     mongo_database: Database[Any], mongo_uri: str
 ) -> None:
@@ -235,7 +233,6 @@ async def test_a_database_the_server_lacks_is_left_out_of_the_observation(
     assert [database.name for database in observed.databases] == [mongo_database.name]
 
 
-@pytest.mark.integration
 async def test_without_a_mongodb_block_only_server_facts_are_read(mongo_uri: str) -> None:
     recorder = CommandRecorder()
     pool = ClientPool()
@@ -250,7 +247,6 @@ async def test_without_a_mongodb_block_only_server_facts_are_read(mongo_uri: str
     assert {name for name, _ in recorder.commands} == {"hello", "buildInfo", "endSessions"}
 
 
-@pytest.mark.integration
 def test_ferretdb_refuses_what_the_comparer_is_tested_for_with_observed_facts(
     mongo_database: Database[Any],
 ) -> None:
@@ -291,7 +287,6 @@ async def close(client: AsyncMongoClient[Any]) -> None:
     await client.close()
 
 
-@pytest.mark.integration
 async def test_the_probe_sends_only_read_commands(shop: Database[Any], mongo_uri: str) -> None:
     """FerretDB v1.24 has no read-only user to prove this with.
 
@@ -353,26 +348,27 @@ async def test_the_probe_sends_only_read_commands(shop: Database[Any], mongo_uri
 # --- failures -----------------------------------------------------------------------------
 
 
-@pytest.mark.integration
 async def test_a_server_that_never_answers_is_a_store_timeout_within_the_timeout(
     silent_server: str,
 ) -> None:
     started = time.monotonic()
+    # The probe's own budget, 0.9 of the claim's 1s, is what fires and says so: the error is
+    # the probe's, and verification's deadline at the claim's timeout never has to cut it.
     with pytest.raises(StoreTimeout, match=r"^while reading MongoDB: no answer within 0\.9s$"):
         await observe(target(mongo_store(), silent_server, timeout=1.0))
-    # Under the claim's timeout: verification's own deadline must not be the one that fires.
-    assert time.monotonic() - started < 1.0
+    # Slack for a loaded machine; the driver's own default (30s server selection) is far past.
+    assert time.monotonic() - started < 2.5
 
 
-@pytest.mark.integration
 async def test_a_refused_connection_is_unreachable_and_drops_the_pooled_client(
     refusing_uri: str,
 ) -> None:
     pool = ClientPool()
     with pytest.raises(StoreUnreachable) as raised:
         # Inside a caller's deadline of the claim's timeout, as verification sets it: an
-        # `absent: true` store must read as refused, not as timed out.
-        await asyncio.wait_for(observe(target(mongo_store(), refusing_uri, timeout=0.5), pool), 0.5)
+        # `absent: true` store must read as refused, not as timed out. 2s leaves the probe's
+        # budget (1.8s) a margin over the time it takes to start, on a loaded machine too.
+        await asyncio.wait_for(observe(target(mongo_store(), refusing_uri, timeout=2.0), pool), 2.0)
 
     assert not isinstance(raised.value, StoreTimeout)
     assert str(raised.value).startswith("while connecting to MongoDB: 127.0.0.1:")
@@ -381,7 +377,6 @@ async def test_a_refused_connection_is_unreachable_and_drops_the_pooled_client(
     assert len(pool) == 0
 
 
-@pytest.mark.integration
 async def test_refused_credentials_are_access_denied_and_never_quoted(mongo_uri: str) -> None:
     """FerretDB on SQLite answers SCRAM with AuthenticationFailed (18): PLAIN is all it has."""
     host = mongo_uri.split("://", 1)[1]
@@ -395,7 +390,6 @@ async def test_refused_credentials_are_access_denied_and_never_quoted(mongo_uri:
     assert raised.value.__cause__.code == 18
 
 
-@pytest.mark.integration
 async def test_a_pool_reuses_one_client_across_observations(
     shop: Database[Any], mongo_uri: str
 ) -> None:
@@ -409,106 +403,3 @@ async def test_a_pool_reuses_one_client_across_observations(
 
     assert first == second
     assert pool.opened == 1
-
-
-# --- the $listCatalog path FerretDB cannot run ------------------------------------------------
-
-
-def test_catalog_entries_become_collections_with_their_options_and_indexes() -> None:
-    """Entries shaped as MongoDB 7.0 returns them (jstests/core/catalog/list_catalog.js)."""
-    catalog: list[dict[str, Any]] = [
-        {
-            "db": "app",
-            "name": "users",
-            "type": "collection",
-            "md": {
-                "options": {"validator": {"a": 1}, "validationLevel": "moderate"},
-                "indexes": [
-                    {"spec": {"v": 2, "key": {"_id": 1}, "name": "_id_"}, "ready": True},
-                    {
-                        "spec": {
-                            "v": 2,
-                            "key": {"at": 1.0},
-                            "name": "at_1",
-                            "expireAfterSeconds": 3600,
-                            "sparse": 12345,  # the catalog keeps options as written
-                        },
-                        "ready": True,
-                    },
-                    {"spec": {"v": 2, "key": {"b": -1}, "name": "b_-1"}, "ready": False},
-                ],
-            },
-        },
-        {"db": "app", "name": "recent", "type": "view", "viewOn": "users", "pipeline": []},
-        {"db": "app", "name": "metrics", "type": "timeseries", "viewOn": "system.buckets.metrics"},
-        {
-            "db": "app",
-            "name": "system.buckets.metrics",
-            "type": "collection",
-            "md": {
-                "options": {"timeseries": {"timeField": "ts", "granularity": "seconds"}},
-                "indexes": [],
-            },
-        },
-        # A sharded cluster repeats a collection per shard.
-        {"db": "app", "name": "recent", "type": "view", "shard": "rs1"},
-    ]
-
-    collections = catalog_collections(catalog)
-
-    assert collections == {
-        "app": [
-            MongoCollectionObs(
-                "metrics",
-                "timeseries",
-                timeseries={"timeField": "ts", "granularity": "seconds"},
-                indexes=None,
-            ),
-            MongoCollectionObs("recent", "view"),
-            MongoCollectionObs(
-                "system.buckets.metrics",
-                "collection",
-                timeseries={"timeField": "ts", "granularity": "seconds"},
-                indexes=(),
-            ),
-            MongoCollectionObs(
-                "users",
-                "collection",
-                validator={"a": 1},
-                validation_level="moderate",
-                indexes=(
-                    ID_INDEX,
-                    MongoIndexObs("at_1", (("at", 1),), sparse=True, expire_after_seconds=3600),
-                ),
-            ),
-        ]
-    }
-
-
-# --- errors the dev server cannot be made to raise ---------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        OperationFailure("interrupted at shutdown", code=11600),
-        OperationFailure("node is not in primary or recovering state", code=13436),
-        OperationFailure("PostgreSQL backend: connection reset", code=1),
-        InvalidOperation("cannot use MongoClient after close"),
-        CursorNotFound("cursor id 42 not found", code=43),
-    ],
-    ids=["shutting down", "recovering member", "FerretDB backend", "closed client", "lost cursor"],
-)
-def test_every_driver_error_is_a_typed_store_error(error: Exception) -> None:
-    """A member shutting down or recovering, a FerretDB backend failing: the dev server cannot
-    be made to do these on cue, so the mapping is tested on the driver's own errors. Each must
-    be one of the types verification reports by name, never the bare base class."""
-    uri = "mongodb://datarch:s3cr3t-pass@db.example:27017/app"
-    store = Store.model_validate({"name": "runtime", "kind": "mongodb"})
-    target = Target(store=store, timeout=5.0, secret=SecretStr(uri), secret_key="uri")
-
-    translated = _store_error(error, "listing MongoDB databases", target)
-
-    assert type(translated) in (StoreUnreachable, StoreTimeout, AccessDenied)
-    assert str(translated).startswith("while listing MongoDB databases: ")
-    assert "s3cr3t-pass" not in str(translated)

@@ -791,8 +791,9 @@ def silent_server(silent_port: int) -> int:
 async def test_a_server_that_never_answers_times_out_within_the_timeout(silent_server: int) -> None:
     dsn = f"postgresql://datarch_ro:datarch_ro@127.0.0.1:{silent_server}/app"
     started = time.monotonic()
-    with pytest.raises(StoreTimeout):
-        await observe(target(dsn, timeout=1.0))
+    with pytest.raises(StoreTimeout, match=r"no answer within 0\.5s"):
+        await observe(target(dsn, timeout=0.5))
+    # Slack for a loaded machine, yet short of libpq's own connect_timeout (2s at least).
     assert time.monotonic() - started < 1.5
 
 
@@ -805,7 +806,8 @@ async def test_a_slow_query_is_cancelled_by_the_statement_timeout(pg_database: P
     started = time.monotonic()
     with pytest.raises(StoreTimeout) as caught:
         await observe(target(pg_database.ro_dsn, timeout=2.0, migrations={"tool": "alembic"}))
-    assert time.monotonic() - started < 2.5
+    # The server's cancellation says so; the bound only shows the 10s query was not waited out.
+    assert time.monotonic() - started < 5.0
     assert "statement timeout" in str(caught.value)
 
 

@@ -242,5 +242,6 @@ async def test_a_server_that_never_answers_is_a_timeout_within_the_timeout(
     with pytest.raises(StoreTimeout) as caught:
         await observe(target(silent_server, timeout=1.0))
 
-    assert time.monotonic() - started < 1.5
+    # Slack for a loaded machine, short of a retried read (2s and more).
+    assert time.monotonic() - started < 2.0
     assert "within 1s" in str(caught.value)

@@ -150,7 +150,18 @@ async def test_a_claim_stating_the_configuration_as_set_has_no_finding(s3_bucket
         ]
     )
 
-    assert compare_s3(claimed.store, await observe(claimed)) == []
+    observed = await observe(claimed)
+
+    # The probe read the bucket and its configuration: no finding is then a verdict, where
+    # a bucket left unread would be left unjudged and say nothing too.
+    [bucket] = observed.buckets
+    assert (bucket.name, bucket.exists, bucket.versioning, bucket.anonymous_access) == (
+        s3_bucket.name,
+        True,
+        "enabled",
+        "read",
+    )
+    assert compare_s3(claimed.store, observed) == []
 
 
 def test_the_read_only_key_pair_is_refused_every_write(s3_bucket: S3Bucket) -> None:
@@ -206,7 +217,10 @@ async def test_strict_mode_lists_every_bucket(s3_bucket: S3Bucket) -> None:
 
 
 async def test_outside_strict_mode_buckets_are_not_listed(s3_bucket: S3Bucket) -> None:
-    assert (await observe(target([{"name": s3_bucket.name}]))).all_buckets == ()
+    observed = await observe(target([{"name": s3_bucket.name}]))
+
+    assert [(b.name, b.exists) for b in observed.buckets] == [(s3_bucket.name, True)]
+    assert observed.all_buckets == ()
 
 
 async def test_newest_object_pages_through_a_prefix_of_more_than_one_listing_page(
@@ -318,7 +332,8 @@ async def test_a_server_that_never_answers_is_a_timeout_within_the_timeout(
     with pytest.raises(StoreTimeout) as caught:
         await observe(target([{"name": "uploads"}], endpoint=silent_server, timeout=1.0))
 
-    assert time.monotonic() - started < 1.5
+    # Slack for a loaded machine; minio's own default would wait five minutes per read.
+    assert time.monotonic() - started < 2.0
     assert "within 1s" in str(caught.value)
 
 
@@ -330,4 +345,4 @@ async def test_a_listing_that_never_answers_is_a_timeout_within_the_timeout(
     with pytest.raises(StoreTimeout):
         await newest_object(target([], endpoint=silent_server, timeout=1.0), "backups", "pg/")
 
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 2.0

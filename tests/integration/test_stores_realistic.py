@@ -274,18 +274,30 @@ async def test_a_policy_the_server_refuses_anonymous_callers_is_not_public(
     s3_bucket: S3Bucket, statements: Any
 ) -> None:
     s3_bucket.client.put_object(s3_bucket.name, "public/report.csv", io.BytesIO(b"a,b\n"), 4)
-    document = {
+    arn = f"arn:aws:s3:::{s3_bucket.name}"
+    target = s3_target(s3_bucket, {"anonymousAccess": "none"})
+    # First the plain grant, which the server honours: the probe must read it as public, so
+    # its "none" below comes from reading the policy, not from never reading one.
+    public = {
         "Version": "2012-10-17",
-        "Statement": statements(f"arn:aws:s3:::{s3_bucket.name}"),
+        "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{arn}/*"}
+        ],
     }
-    s3_bucket.client.set_bucket_policy(s3_bucket.name, json.dumps(document))
+    s3_bucket.client.set_bucket_policy(s3_bucket.name, json.dumps(public))
     try:
+        assert anonymous_get(s3_bucket.name, "public/report.csv") == 200
+        [granted] = (await s3_probe.observe(target)).buckets
+        assert (granted.exists, granted.anonymous_access) == (True, "read")
+
+        document = {"Version": "2012-10-17", "Statement": statements(arn)}
+        s3_bucket.client.set_bucket_policy(s3_bucket.name, json.dumps(document))
         assert anonymous_get(s3_bucket.name, "public/report.csv") == 403
-        target = s3_target(s3_bucket, {"anonymousAccess": "none"})
 
         observed = await s3_probe.observe(target)
 
-        assert observed.buckets[0].anonymous_access == "none"
+        [bucket] = observed.buckets
+        assert (bucket.exists, bucket.anonymous_access) == (True, "none")
         assert compare_s3(target.store, observed) == []
     finally:
         # The deny binds the admin key too: lift it so the fixture can empty the bucket.

@@ -891,6 +891,8 @@ def test_strict_mode_reports_undocumented_tables_columns_indexes_and_foreign_key
 
 def test_strict_mode_never_counts_partitions_constraint_indexes_views_or_migration_tables() -> None:
     paths = [f.path for f in compare_postgres(store(STRICT_CLAIM, strict=True), strict_world())]
+    # Strict mode did count here: the undocumented table and index beside the ones it skips.
+    assert {"public.orgs", "public.users.indexes.users_extra_idx"} <= set(paths)
     for never in (
         "events_2024",
         "users_pkey",
@@ -903,6 +905,7 @@ def test_strict_mode_never_counts_partitions_constraint_indexes_views_or_migrati
 
 def test_strict_mode_counts_only_inside_the_named_schemas() -> None:
     paths = [f.path for f in compare_postgres(store(STRICT_CLAIM, strict=True), strict_world())]
+    assert "public.orgs" in paths  # an undocumented table of a named schema is counted
     assert not any(path.startswith("audit") for path in paths)
 
 

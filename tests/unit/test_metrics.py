@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import urllib.request
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
@@ -272,29 +269,6 @@ def test_the_docstring_sample_line_is_what_a_scrape_prints() -> None:
         if line.strip().startswith("datarch_")
     )
     assert sample in body.decode().splitlines()
-
-
-async def test_the_metrics_server_serves_the_registry_over_http() -> None:
-    collector, registry = collector_and_registry()
-    collector.record("data", "platform", SPEC, full_verdict())
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    runner = await metrics.start_metrics_server(registry, "127.0.0.1", port)
-    try:
-
-        def get() -> tuple[str, str]:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-                return response.headers["Content-Type"], response.read().decode()
-
-        content_type, body = await asyncio.to_thread(get)
-    finally:
-        await runner.cleanup()
-    assert content_type.startswith("text/plain")
-    assert (
-        'datarch_store_up{claim="platform",claim_namespace="data",kind="postgres",store="main"} 1.0'
-        in body
-    )
 
 
 def test_an_invalid_claim_drops_the_gauges_of_its_last_verdict() -> None:
