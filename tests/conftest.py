@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -331,3 +332,15 @@ async def silent_port() -> AsyncIterator[int]:
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+def tool(name: str) -> str:
+    """A command of the local environment (kubectl, helm, promtool) from PATH, or a clear failure."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"{name} is not on PATH. Start the local environment with `make env` and export "
+            'its settings with `eval "$(make -s env-vars)"` (`make test` does both).',
+            pytrace=False,
+        )
+    return path

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import RedisDb, delete_namespace, env, free_port, unique_name
+from conftest import RedisDb, delete_namespace, env, free_port, tool, unique_name
 
 REPO = Path(__file__).parents[2]
 CHART = REPO / "helm" / "datarch"
@@ -41,17 +40,6 @@ GROUP, VERSION, PLURAL = "datarch.io", "v1alpha1", "dataarchitectureclaims"
 # Every test here, the ones that only render the chart too: they live beside the installs
 # they share value sets and rendering with.
 pytestmark = pytest.mark.e2e
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(
-            f"{name} is not on PATH. Start the local environment with `make env` and export "
-            'its settings with `eval "$(make -s env-vars)"` (`make test` does both).',
-            pytrace=False,
-        )
-    return path
 
 
 def run(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -330,6 +330,8 @@ def claims_crd(kube_api: kube.ApiClient) -> Iterator[None]:
         if any(c.type == "Established" and c.status == "True" for c in conditions):
             break
         time.sleep(0.2)
+    else:
+        pytest.fail("the CRD never became Established")
     yield
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import pytest_asyncio
 from psycopg import sql
 from pydantic import SecretStr
 
-from conftest import PgDatabase, with_path
+from conftest import PgDatabase, free_port, with_path
 from datarch.claims import Store
 from datarch.comparison.postgres import compare_postgres
 from datarch.errors import AccessDenied, StoreTimeout, StoreUnreachable
@@ -772,9 +771,7 @@ async def test_a_wrong_password_is_access_denied(pg_database: PgDatabase) -> Non
 
 
 async def test_a_dead_port_is_unreachable(pg_database: PgDatabase) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # free now, nobody listening once closed
+    port = free_port()
     dsn = f"postgresql://datarch_ro:datarch_ro@127.0.0.1:{port}/{pg_database.name}"
     with pytest.raises(StoreUnreachable) as caught:
         await observe(target(dsn))

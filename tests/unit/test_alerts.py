@@ -8,7 +8,6 @@ way the chart ships them, so what is tested is what a cluster gets.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,23 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
+from conftest import tool
+
 CHART = Path(__file__).parents[2] / "helm" / "datarch"
-PROMTOOL = "/usr/bin/promtool"  # Debian's prometheus package (dev/env.py installs it)
 
 # The labels a scrape of the operator adds, beside the ones the operator exports.
 SCRAPE = {"job": "datarch", "instance": "10.0.0.7:8080", "namespace": "datarch-system"}
 CLAIM = {"claim_namespace": "data", "claim": "platform"}
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(
-            f"{name} is not on PATH. Start the local environment with `make env` and export "
-            'its settings with `eval "$(make -s env-vars)"` (`make test` does both).',
-            pytrace=False,
-        )
-    return path
 
 
 def render_rules(*values: str) -> dict[str, Any]:
@@ -377,7 +366,7 @@ def promtool_test(
         )
     )
     return subprocess.run(
-        [PROMTOOL, "test", "rules", str(test_file)],
+        [tool("promtool"), "test", "rules", str(test_file)],
         check=False,
         capture_output=True,
         text=True,
@@ -387,7 +376,10 @@ def promtool_test(
 
 def test_the_rendered_rules_pass_promtool_check(rules_file: Path) -> None:
     result = subprocess.run(
-        [PROMTOOL, "check", "rules", str(rules_file)], check=False, capture_output=True, text=True
+        [tool("promtool"), "check", "rules", str(rules_file)],
+        check=False,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(CASES)} rules found" in result.stdout

@@ -459,7 +459,7 @@ POLICIES: list[tuple[str, str, str]] = [
         "read",
     ),
     (
-        "an unconditional deny on every object takes the access away",
+        "an unconditional deny of writing and deleting every object leaves only reading",
         policy(allow("s3:*"), {**allow(["s3:PutObject", "s3:DeleteObject"]), "Effect": "Deny"}),
         "read",
     ),
