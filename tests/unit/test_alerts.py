@@ -108,6 +108,39 @@ CASES: dict[str, AlertCase] = {
             ),
         ],
     ),
+    "DatarchClaimConformanceUnknown": AlertCase(
+        severity="warning",
+        firing=[
+            Scenario(
+                "verified, but conformance unknown for longer than 30m",
+                [
+                    series("datarch_verifications_total", {**CLAIM, "result": "error"}, "0+1x40"),
+                    series("datarch_verifications_total", {**CLAIM, "result": "ok"}, "0x40"),
+                ],
+                at="31m",
+                labels=CLAIM,
+                value=31,
+            )
+        ],
+        quiet=[
+            Scenario(
+                "conformance known",
+                [
+                    series("datarch_verifications_total", {**CLAIM, "result": "ok"}, "0+1x40"),
+                    series("datarch_claim_conforming", CLAIM, "0x40"),
+                ],
+                at="35m",
+            ),
+            Scenario(
+                "unknown for only 20m",
+                [
+                    series("datarch_verifications_total", {**CLAIM, "result": "ok"}, "0+1x40"),
+                    series("datarch_claim_conforming", CLAIM, "1x15"),
+                ],
+                at="35m",
+            ),
+        ],
+    ),
     "DatarchStoreUnreachable": AlertCase(
         severity="critical",
         firing=[
