@@ -162,23 +162,31 @@ def _object_lock(
         ]
     if seen is None or not expected.enabled:
         return []
-    findings = []
-    for field, documented, observed in (
-        ("mode", expected.mode, seen.mode),
-        ("days", expected.days, seen.days),
-        ("years", expected.years, seen.years),
-    ):
-        if documented is not None and documented != observed:
-            findings.append(
-                Finding(
-                    f"{path}.{field}",
-                    FindingKind.DIFFERENT,
-                    Severity.WARNING,
-                    expected=str(documented),
-                    observed="none" if observed is None else str(observed),
-                )
-            )
-    return findings
+    return _differing(
+        path,
+        [
+            ("mode", expected.mode, seen.mode),
+            ("days", expected.days, seen.days),
+            ("years", expected.years, seen.years),
+        ],
+    )
+
+
+def _differing(
+    path: str, checks: list[tuple[str, str | int | None, str | int | None]]
+) -> list[Finding]:
+    """A warning for each stated field whose observed value differs."""
+    return [
+        Finding(
+            f"{path}.{field}",
+            FindingKind.DIFFERENT,
+            Severity.WARNING,
+            expected=str(documented),
+            observed="none" if observed is None else str(observed),
+        )
+        for field, documented, observed in checks
+        if documented is not None and documented != observed
+    ]
 
 
 def _lifecycle(
@@ -262,17 +270,7 @@ def _rule_differences(path: str, rule: S3LifecycleRule, seen: S3LifecycleRuleObs
     ]
     if rule.id is not None and rule.prefix is not None:
         checks.append(("prefix", rule.prefix, seen.prefix or ""))
-    for field, documented, observed in checks:
-        if documented is not None and documented != observed:
-            findings.append(
-                Finding(
-                    f"{path}.{field}",
-                    FindingKind.DIFFERENT,
-                    Severity.WARNING,
-                    expected=str(documented),
-                    observed="none" if observed is None else str(observed),
-                )
-            )
+    findings += _differing(path, checks)
     return findings
 
 
