@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 # The servers' addresses and credentials, for every recipe that needs them.
-ENV_VARS = eval "$$(python3 dev/env.py vars)"
+ENV_VARS = eval "$$($(DATARCH_ENV_PYTHON) $(DATARCH_ENV_PY) vars)"
 
 include dev/env.mk
 
@@ -18,8 +18,8 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 lint: venv
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench dev
+	$(BIN)/ruff format --check operator tests bench dev
 	MYPYPATH=operator $(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -33,6 +33,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from minio import Minio
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from psycopg import sql
 from pymongo import MongoClient
 
@@ -304,47 +305,39 @@ class Operator:
                 },
             )
 
-    def passes(self) -> dict[str, float]:
-        """Per claim, the passes finished so far (the duration histogram's count)."""
+    def samples(self, family_name: str) -> list[Sample]:
+        """One scrape of /metrics: the samples of one metric family."""
         with urllib.request.urlopen(
             f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=30
         ) as r:
             text = r.read().decode()
-        found = {}
-        for family in text_string_to_metric_families(text):
-            if family.name == "datarch_verification_duration_seconds":
-                for sample in family.samples:
-                    if sample.name.endswith("_count"):
-                        found[sample.labels["claim"]] = sample.value
-        return found
+        return [
+            sample
+            for family in text_string_to_metric_families(text)
+            if family.name == family_name
+            for sample in family.samples
+        ]
+
+    def passes(self) -> dict[str, float]:
+        """Per claim, the passes finished so far (the duration histogram's count)."""
+        return {
+            sample.labels["claim"]: sample.value
+            for sample in self.samples("datarch_verification_duration_seconds")
+            if sample.name.endswith("_count")
+        }
 
     def first_round_spread(self) -> float:
         """From the first pass's end to the last's, while each claim has had one pass."""
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=30
-        ) as r:
-            text = r.read().decode()
-        ends = [
-            sample.value
-            for family in text_string_to_metric_families(text)
-            if family.name == "datarch_last_verification_timestamp_seconds"
-            for sample in family.samples
-        ]
+        ends = [s.value for s in self.samples("datarch_last_verification_timestamp_seconds")]
         return max(ends) - min(ends) if ends else float("nan")
 
     def mean_pass_seconds(self) -> float:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=30
-        ) as r:
-            text = r.read().decode()
         total = count = 0.0
-        for family in text_string_to_metric_families(text):
-            if family.name == "datarch_verification_duration_seconds":
-                for sample in family.samples:
-                    if sample.name.endswith("_sum"):
-                        total += sample.value
-                    elif sample.name.endswith("_count"):
-                        count += sample.value
+        for sample in self.samples("datarch_verification_duration_seconds"):
+            if sample.name.endswith("_sum"):
+                total += sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
         return total / count if count else 0.0
 
     def health(self) -> dict[str, int]:

@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import env  # dev/env.py, beside this script
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 NAMESPACE = "datarch-demo"
@@ -62,13 +64,10 @@ def run(argv: list[str], stdin: str | None = None, check: bool = True) -> str:
 
 
 def load_environment() -> None:
-    """The servers' addresses: exported by `make`, else read from `dev/env.py vars`."""
+    """The servers' addresses: exported by `make`, else those `dev/env.py vars` prints."""
     if "KUBECONFIG" in os.environ and "DATARCH_PG_DSN" in os.environ:
         return
-    for line in run([sys.executable, "dev/env.py", "vars"]).splitlines():
-        if line.startswith("export "):
-            name, _, value = line[len("export ") :].partition("=")
-            os.environ[name] = shlex.split(value)[0] if value else ""
+    os.environ.update(env.environment(env.Layout.from_environ()))
 
 
 def start_servers() -> None:
@@ -86,16 +85,12 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
     return run(["kubectl", *args], stdin=stdin, check=check)
 
 
-def env_dir() -> Path:
-    return Path(os.environ.get("DATARCH_ENV_DIR", "/var/tmp/datarch-env"))
-
-
 def pid_file() -> Path:
-    return env_dir() / "demo-operator.pid"
+    return env.Layout.from_environ().env_dir / "demo-operator.pid"
 
 
 def log_file() -> Path:
-    return env_dir() / "logs" / "demo-operator.log"
+    return env.Layout.from_environ().log("demo-operator")
 
 
 # --------------------------------------------------------------------------- the platform
@@ -354,8 +349,6 @@ def apply_claim() -> None:
         "crd/dataarchitectureclaims.datarch.io",
         "--timeout=30s",
     )
-    if kubectl("get", "namespace", NAMESPACE, check=False).strip() == "":
-        kubectl("create", "namespace", NAMESPACE)
     # A fresh claim, so the status and Events below are this run's.
     kubectl("delete", "dac", CLAIM, "-n", NAMESPACE, "--ignore-not-found")
     kubectl("delete", "events", "--all", "-n", NAMESPACE)  # no controller collects old ones

@@ -868,7 +868,11 @@ class SeaweedS3(Server):
         read_only_policy = {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": ["arn:aws:s3:::*"]}
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:Get*", "s3:List*"],
+                    "Resource": ["arn:aws:s3:::*"],
+                }
             ],
         }
         config = {
@@ -1246,7 +1250,8 @@ def cmd_down(layout: Layout) -> int:
     return 0
 
 
-def cmd_vars(layout: Layout) -> int:
+def environment(layout: Layout) -> dict[str, str]:
+    """The variables through which tests, the demo and benchmarks find the servers."""
     pg, pg_ro = PG_SUPERUSER, PG_READONLY
     nats_admin, nats_ro = NATS_ADMIN, NATS_READONLY
     bin_dir = str(layout.bin)
@@ -1254,7 +1259,7 @@ def cmd_vars(layout: Layout) -> int:
     path = [bin_dir] + [
         p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != bin_dir
     ]
-    variables = {
+    return {
         "DATARCH_ENV_DIR": str(layout.env_dir),
         "DATARCH_PG_DSN": f"postgresql://{pg[0]}:{pg[1]}@127.0.0.1:{port('postgres')}/postgres",
         "DATARCH_PG_RO_DSN": f"postgresql://{pg_ro[0]}:{pg_ro[1]}@127.0.0.1:{port('postgres')}/postgres",
@@ -1271,7 +1276,10 @@ def cmd_vars(layout: Layout) -> int:
         "KUBECONFIG": str(layout.kubeconfig),
         "PATH": os.pathsep.join(path),
     }
-    for name, value in variables.items():
+
+
+def cmd_vars(layout: Layout) -> int:
+    for name, value in environment(layout).items():
         quoted = value.replace("'", "'\\''")
         print(f"export {name}='{quoted}'")
     return 0

@@ -19,7 +19,7 @@ from croniter import croniter
 
 from datarch.claims import Backup, BackupArtifact, ClaimSpec, Store
 from datarch.durations import format_duration, parse_duration
-from datarch.errors import DatarchError, StoreError
+from datarch.errors import DatarchError
 from datarch.observations import S3PrefixObs
 from datarch.probes.base import ClientPool, Target
 
@@ -396,7 +396,7 @@ async def observe_artifact(
             error=f"while listing s3://{artifact.bucket}/{artifact.prefix} in store {store.name}: "
             f"no answer within {spec.timeout}"
         )
-    except (StoreError, DatarchError) as error:
+    except DatarchError as error:  # StoreError, SecretUnavailable
         return ArtifactObservation(error=str(error))
     return ArtifactObservation(prefix=observed)
 
@@ -409,7 +409,6 @@ async def check_backup(
     resolve: ResolveTarget,
     *,
     clients: ClientPool | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
     unreadable_stores: Collection[str] = (),
     api_timeout: float | None = None,
 ) -> BackupResult:
@@ -435,7 +434,7 @@ async def check_backup(
         backup,
         cron_job,
         runs,
-        now(),
+        datetime.now(UTC),
         artifact=artifact,
         cron_job_ref=f"{cron_namespace}/{backup.cron_job.name}",
     )
@@ -448,7 +447,6 @@ async def check_backups(
     resolve: ResolveTarget,
     *,
     clients: ClientPool | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
     unreadable_stores: Collection[str] = (),
     api_timeout: float | None = None,
 ) -> list[BackupResult]:
@@ -467,7 +465,6 @@ async def check_backups(
                     batch_v1,
                     resolve,
                     clients=clients,
-                    now=now,
                     unreadable_stores=unreadable_stores,
                     api_timeout=api_timeout,
                 )

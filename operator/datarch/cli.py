@@ -10,23 +10,19 @@ import asyncio
 import gc
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from datarch import __version__
-from datarch.claims import Claim, ClaimSpec, Store, load_claim
+from datarch.claims import Claim, ClaimSpec, load_claim
 from datarch.errors import ClaimInvalid
 
 if TYPE_CHECKING:
-    from datarch.backups import BackupResult
-    from datarch.probes.base import Target
     from datarch.secrets import SecretResolver
-    from datarch.verification import StoreResult
-
-    BackupChecker = Callable[[ClaimSpec, Sequence[StoreResult]], Awaitable[Sequence[BackupResult]]]
+    from datarch.verification import BackupChecker, StoreResult
 
 EXIT_CONFORMING = 0
 EXIT_FINDINGS = 1
@@ -114,17 +110,14 @@ def verify_command(
 def _backup_checker(claim: Claim, secrets: SecretResolver) -> BackupChecker:
     """Reads CronJobs and Jobs through the current kubeconfig; without one, every
     backup is reported as not checked (exit 2), never as fresh."""
-    from kubernetes import client, config  # noqa: PLC0415  (only claims with backups)
+    from kubernetes import client  # noqa: PLC0415  (only claims with backups)
 
-    from datarch.backups import CRON_JOB_UNREADABLE, BackupResult, check_backups  # noqa: PLC0415
-    from datarch.verification import resolve_target  # noqa: PLC0415
+    from datarch.backups import CRON_JOB_UNREADABLE, BackupResult  # noqa: PLC0415
+    from datarch.kube import api_client  # noqa: PLC0415
+    from datarch.verification import backups_from_cluster  # noqa: PLC0415
 
     try:
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
-        batch_v1 = client.BatchV1Api()
+        batch_v1 = client.BatchV1Api(api_client())
     except Exception as error:  # the kubernetes client raises several unrelated types
         cause = f"while loading the Kubernetes configuration: {error}; use --skip-backups to verify the stores only"
 
@@ -132,21 +125,8 @@ def _backup_checker(claim: Claim, secrets: SecretResolver) -> BackupChecker:
             return [BackupResult(b.name, False, CRON_JOB_UNREADABLE, cause) for b in spec.backups]
 
         return unreadable
-
-    async def checker(spec: ClaimSpec, stores: Sequence[StoreResult]) -> list[BackupResult]:
-        async def target(store: Store) -> Target:
-            return await resolve_target(store, spec.timeout_seconds, secrets)
-
-        return await check_backups(
-            spec,
-            claim.metadata.namespace,
-            batch_v1,
-            target,
-            unreadable_stores={s.name for s in stores if not s.checked},
-            api_timeout=spec.timeout_seconds,
-        )
-
-    return checker
+    timeout = claim.spec.timeout_seconds
+    return backups_from_cluster(claim.metadata.namespace, batch_v1, secrets, api_timeout=timeout)
 
 
 @main.command("crd")

@@ -14,45 +14,34 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from kubernetes import client as kube
-from kubernetes import config as kube_config
-from kubernetes.config.config_exception import ConfigException
 from pydantic import ValidationError
 
-from datarch.backups import BackupResult, check_backups
-from datarch.claims import API_GROUP, API_VERSION, PLURAL, ClaimSpec, Store, format_validation_error
+from datarch.claims import API_GROUP, API_VERSION, PLURAL, ClaimSpec, format_validation_error
 from datarch.durations import parse_duration
-from datarch.probes.base import ClientPool, Target
+from datarch.kube import api_client
+from datarch.probes.base import ClientPool
 from datarch.reporting import metrics
 from datarch.reporting.events import ClaimRef, post_events, transitions
 from datarch.reporting.status import build_status, invalid_status, needs_patch, unverified_status
 from datarch.secrets import KubernetesSecrets
 from datarch.settings import OperatorSettings
-from datarch.verification import StoreResult, Verdict, resolve_target, verify
+from datarch.verification import Verdict, backups_from_cluster, verify
 
 log = logging.getLogger("datarch.operator")
 
-DEFAULT_INTERVAL_SECONDS = 300.0
-# The API server admits `interval: 0s` (or 1ms); waiting at least this long between passes
-# keeps such a claim from verifying in a busy loop against its stores.
+# The model's default, for a spec that names no interval or one that does not parse.
+DEFAULT_INTERVAL_SECONDS = parse_duration(ClaimSpec.model_fields["interval"].default)
+# The CRD and the model refuse intervals under 1s, but a claim stored before that rule
+# existed can still hold `interval: 0s`: the model calls it invalid, and without this
+# floor its loop would write ClaimInvalid back to back. Still needed as that defence.
 MIN_INTERVAL_SECONDS = 1.0
-
-
-def kubernetes_client(settings: OperatorSettings) -> kube.ApiClient:
-    """In a pod its service account, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
-    configuration = kube.Configuration()
-    try:
-        kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except ConfigException:
-        kube_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    # Each concurrent claim may read Secrets, CronJobs and patch status at once.
-    configuration.connection_pool_maxsize = max(4, settings.max_concurrent_claims * 2)
-    return kube.ApiClient(configuration)
 
 
 @dataclass
@@ -68,17 +57,20 @@ class Counts:
 class Runtime:
     """The operator's long-lived parts, built once at start-up and closed at shutdown."""
 
-    settings: OperatorSettings
     api: kube.ApiClient
     pool: ClientPool
-    collector: metrics.VerdictCollector
     schedule: Schedule
     metrics_server: Any
     housekeeping: asyncio.Task[None]
 
     @classmethod
     async def start(cls, settings: OperatorSettings) -> Runtime:
-        api = kubernetes_client(settings)
+        # The synchronous kubernetes client and some drivers run in threads: enough for every
+        # claim allowed at once, rather than asyncio's default of CPUs + 4.
+        workers = 4 * settings.max_concurrent_claims
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(workers, "datarch"))
+        # Each concurrent claim may read Secrets, CronJobs and patch status at once.
+        api = api_client(pool_size=max(4, settings.max_concurrent_claims * 2))
         pool = ClientPool()
         collector = metrics.VerdictCollector()
         schedule = Schedule(settings, api, pool, collector)
@@ -98,7 +90,7 @@ class Runtime:
             settings.metrics_port,
             settings.health_port,
         )
-        return cls(settings, api, pool, collector, schedule, server, housekeeping)
+        return cls(api, pool, schedule, server, housekeeping)
 
     def counts(self) -> dict[str, int]:
         return self.schedule.counts_dict()
@@ -194,9 +186,10 @@ class Schedule:
         self._claims.clear()
 
     def _interval(self, claim: Claim) -> float:
+        # Read from the raw spec, not the model: an invalid claim waits between passes too.
         try:
-            interval = parse_duration(str((claim.body.get("spec") or {}).get("interval", "5m")))
-        except ValueError:
+            interval = parse_duration(str((claim.body.get("spec") or {})["interval"]))
+        except (KeyError, ValueError):
             interval = DEFAULT_INTERVAL_SECONDS
         interval = max(interval, MIN_INTERVAL_SECONDS)
         return interval * (1 + random.uniform(0, self._settings.interval_jitter))
@@ -253,24 +246,9 @@ class Schedule:
 
     async def _verdict(self, ref: ClaimRef, spec: ClaimSpec) -> Verdict:
         # A new reader each pass re-reads the Secrets, so a rotated password just works.
-        secrets = KubernetesSecrets(
-            self._core_v1, ref.namespace, self._settings.kube_api_timeout_seconds
-        )
-
-        async def target(store: Store) -> Target:
-            return await resolve_target(store, spec.timeout_seconds, secrets)
-
-        async def backups(spec: ClaimSpec, stores: Sequence[StoreResult]) -> list[BackupResult]:
-            return await check_backups(
-                spec,
-                ref.namespace,
-                self._batch_v1,
-                target,
-                clients=self._pool,
-                unreadable_stores={s.name for s in stores if not s.checked},
-                api_timeout=self._settings.kube_api_timeout_seconds,
-            )
-
+        timeout = self._settings.kube_api_timeout_seconds
+        secrets = KubernetesSecrets(self._core_v1, ref.namespace, timeout)
+        backups = backups_from_cluster(ref.namespace, self._batch_v1, secrets, self._pool, timeout)
         return await verify(spec, secrets, clients=self._pool, backups=backups)
 
     async def _publish(self, claim: Claim, new: dict[str, Any]) -> None:

@@ -5,30 +5,25 @@ kopf's timers and daemons put a finalizer on every claim, so a claim could not b
 deleted while the operator is down; its change handlers store progress and a
 diff-base in annotations on the claim. A verification pass is idempotent and
 reads its whole world afresh, so it needs neither. The watch tells the
-`Schedule` about claims as they appear, change and go; it runs one loop per
-claim: verify at once, then every spec.interval (plus jitter) or as soon as the
-spec changes (a new generation). Nothing is ever written to a claim but its
-status, so a killed operator leaves nothing half-done behind, and deletion never
-waits for it.
+controller's `Schedule` about claims as they appear, change and go; the
+per-claim loops, and why they leave nothing behind, are in controller.py.
 
-Everything long-lived (the controller's Runtime: settings, the client pool,
-Kubernetes clients, the metrics collector) lives in kopf's memo; there are no
-module-level globals. The loops themselves are in controller.py.
+Everything long-lived (the settings and the controller's Runtime: the client
+pool, Kubernetes clients, the metrics collector) lives in kopf's memo; there
+are no module-level globals.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
-from kubernetes.config.config_exception import ConfigException
 
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
 from datarch.controller import Runtime
+from datarch.kube import ConfigException
 from datarch.settings import SettingsInvalid, load_settings
 
 # --- the handlers ----------------------------------------------------------------
@@ -39,10 +34,6 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     # Namespaces are exact names and the CRD is installed first: no cluster-wide
     # list/watch of CRDs or namespaces is needed (nor granted by the chart).
     settings.scanning.disabled = True
-    # The synchronous kubernetes client and some drivers run in threads: enough for every
-    # claim allowed at once, rather than asyncio's default of CPUs + 4.
-    workers = 4 * memo.settings.max_concurrent_claims
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(workers, "datarch"))
     try:
         memo.runtime = await Runtime.start(memo.settings)
     except (OSError, ConfigException) as error:  # a busy port or no cluster: retrying will not help

@@ -145,13 +145,13 @@ async def resolve_target(store: Store, timeout: float, secrets: SecretResolver) 
     if connection is None or connection.secret_ref is None:
         return Target(store=store, timeout=timeout, url=url)
     ref = connection.secret_ref
+    key = secret_key(ref, store.kind)
     if store.kind == "s3":
-        access_key = await secrets.read(ref.name, ref.key or "accessKey")
+        access_key = await secrets.read(ref.name, key)
         secret_access_key = await secrets.read(ref.name, S3_SECRET_KEY)
         return Target(
             store, timeout, url=url, access_key=access_key, secret_access_key=secret_access_key
         )
-    key = secret_key(ref, store.kind)
     return Target(store, timeout, url=url, secret=await secrets.read(ref.name, key), secret_key=key)
 
 
@@ -261,12 +261,43 @@ async def _unreadable(
     return replace(base, error_reason=error.reason, message=str(error))
 
 
+BackupChecker = Callable[[ClaimSpec, Sequence[StoreResult]], Awaitable[Sequence["BackupResult"]]]
+
+
+def backups_from_cluster(
+    namespace: str,
+    batch_v1: Any,
+    secrets: SecretResolver,
+    clients: ClientPool | None = None,
+    api_timeout: float | None = None,
+) -> BackupChecker:
+    """Backup freshness read through the Kubernetes API (`batch_v1`: a BatchV1Api), each
+    artifact with its store's own credentials; stores this pass could not read are not retried."""
+
+    async def check(spec: ClaimSpec, stores: Sequence[StoreResult]) -> Sequence[BackupResult]:
+        from datarch.backups import check_backups  # noqa: PLC0415  (croniter: only with backups)
+
+        async def target(store: Store) -> Target:
+            return await resolve_target(store, spec.timeout_seconds, secrets)
+
+        return await check_backups(
+            spec,
+            namespace,
+            batch_v1,
+            target,
+            clients=clients,
+            unreadable_stores={s.name for s in stores if not s.checked},
+            api_timeout=api_timeout,
+        )
+
+    return check
+
+
 async def verify(
     spec: ClaimSpec,
     secrets: SecretResolver,
     clients: ClientPool | None = None,
-    backups: Callable[[ClaimSpec, Sequence[StoreResult]], Awaitable[Sequence[BackupResult]]]
-    | None = None,
+    backups: BackupChecker | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Verdict:
     """One pass over every store of a claim, concurrently, each within the claim's timeout."""

@@ -23,8 +23,8 @@ def test_the_interval_is_the_specs() -> None:
     assert interval_of({"interval": "5m"}) == 300.0
 
 
-def test_a_zero_interval_the_api_server_admits_does_not_make_a_busy_loop() -> None:
-    # `interval: 0s` passes the CRD's pattern and the model: without a floor the claim's
-    # loop would verify back to back, hammering its stores.
+def test_a_zero_interval_stored_before_the_crd_refused_it_does_not_make_a_busy_loop() -> None:
+    # Today's CRD and model refuse `interval: 0s`, but a claim stored under an older CRD can
+    # still hold it: without a floor its loop would verify back to back.
     assert interval_of({"interval": "0s"}) == MIN_INTERVAL_SECONDS
     assert interval_of({"interval": "1ms"}) == MIN_INTERVAL_SECONDS

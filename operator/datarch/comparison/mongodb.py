@@ -7,12 +7,12 @@ would have given it (`user_id_1_created_at_-1`).
 
 from __future__ import annotations
 
-import fnmatch
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from datarch.claims import MongoCollection, MongoIndex, Store
+from datarch.comparison.scope import in_scope
 from datarch.findings import Finding, FindingKind, Severity
 from datarch.observations import MongoCollectionObs, MongoIndexObs, ObservedMongo
 
@@ -74,7 +74,7 @@ def compare_mongodb(store: Store, observed: ObservedMongo) -> list[Finding]:
                     name in documented
                     # system.views, system.buckets.*: the server's own, not the application's
                     or name.startswith("system.")
-                    or not _in_scope(store.scope, database.name, name)
+                    or not in_scope(store.scope, name, f"{database.name}.{name}")
                 ):
                     continue
                 findings.append(
@@ -86,17 +86,6 @@ def compare_mongodb(store: Store, observed: ObservedMongo) -> list[Finding]:
                     )
                 )
     return findings
-
-
-def _in_scope(scope: Sequence[str], database: str, collection: str) -> bool:
-    """A scope glob names collections; `db.collection` globs are accepted too."""
-    if not scope:
-        return True
-    return any(
-        fnmatch.fnmatchcase(collection, glob)
-        or fnmatch.fnmatchcase(f"{database}.{collection}", glob)
-        for glob in scope
-    )
 
 
 def _compare_collection(
@@ -115,17 +104,9 @@ def _compare_collection(
                 observed=observed.type,
             )
         ]
-    findings: list[Finding] = []
-    if expected.capped is not None and expected.capped != observed.capped:
-        findings.append(
-            Finding(
-                f"{path}.capped",
-                FindingKind.DIFFERENT,
-                Severity.CRITICAL,
-                expected=_yes_no(expected.capped),
-                observed=_yes_no(observed.capped),
-            )
-        )
+    findings = _stated(
+        f"{path}.capped", expected.capped, observed.capped, Severity.CRITICAL, _yes_no
+    )
     if expected.timeseries is not None:
         findings.extend(_compare_timeseries(path, expected, observed))
     if expected.validator is not None:
@@ -141,28 +122,18 @@ def _compare_collection(
                     observed=_document_text(actual) if actual else "none",
                 )
             )
-    level = observed.validation_level or _DEFAULT_VALIDATION_LEVEL
-    if expected.validation_level is not None and expected.validation_level != level:
-        findings.append(
-            Finding(
-                f"{path}.validationLevel",
-                FindingKind.DIFFERENT,
-                Severity.WARNING,
-                expected=expected.validation_level,
-                observed=level,
-            )
-        )
-    action = observed.validation_action or _DEFAULT_VALIDATION_ACTION
-    if expected.validation_action is not None and expected.validation_action != action:
-        findings.append(
-            Finding(
-                f"{path}.validationAction",
-                FindingKind.DIFFERENT,
-                Severity.WARNING,
-                expected=expected.validation_action,
-                observed=action,
-            )
-        )
+    findings += _stated(
+        f"{path}.validationLevel",
+        expected.validation_level,
+        observed.validation_level or _DEFAULT_VALIDATION_LEVEL,
+        Severity.WARNING,
+    )
+    findings += _stated(
+        f"{path}.validationAction",
+        expected.validation_action,
+        observed.validation_action or _DEFAULT_VALIDATION_ACTION,
+        Severity.WARNING,
+    )
     # None: the probe did not read them, so nothing can be said about them.
     if expected.indexes is not None and observed.indexes is not None:
         findings.extend(
@@ -228,7 +199,7 @@ def _compare_indexes(
             )
             continue
         findings.extend(_compare_index(index_path, index, match, severity))
-    if store.strict and _in_scope(store.scope, database, collection):
+    if store.strict and in_scope(store.scope, collection, path):
         matched = {match.name for match in matches if match is not None}
         for index_obs in observed:
             if index_obs.name in matched or index_obs.name == _ID_INDEX:
@@ -281,49 +252,20 @@ def _match_indexes(
 def _compare_index(
     path: str, expected: MongoIndex, observed: MongoIndexObs, severity: Severity
 ) -> list[Finding]:
-    findings: list[Finding] = []
-    if expected.name is not None and expected.name != observed.name:
-        findings.append(
-            Finding(
-                f"{path}.name",
-                FindingKind.DIFFERENT,
-                Severity.WARNING,
-                expected=expected.name,
-                observed=observed.name,
-            )
-        )
     wanted_keys = tuple((key.field, key.order) for key in expected.keys)
-    if wanted_keys != observed.keys:
-        findings.append(
-            Finding(
-                f"{path}.keys",
-                FindingKind.DIFFERENT,
-                severity,
-                expected=_keys_text(wanted_keys),
-                observed=_keys_text(observed.keys),
-            )
-        )
-    if expected.unique is not None and expected.unique != observed.unique:
-        findings.append(
-            Finding(
-                f"{path}.unique",
-                FindingKind.DIFFERENT,
-                # Not unique where the docs say unique: duplicates can be written.
-                Severity.CRITICAL if expected.unique else Severity.WARNING,
-                expected=_yes_no(expected.unique),
-                observed=_yes_no(observed.unique),
-            )
-        )
-    if expected.sparse is not None and expected.sparse != observed.sparse:
-        findings.append(
-            Finding(
-                f"{path}.sparse",
-                FindingKind.DIFFERENT,
-                Severity.WARNING,
-                expected=_yes_no(expected.sparse),
-                observed=_yes_no(observed.sparse),
-            )
-        )
+    findings = [
+        *_stated(f"{path}.name", expected.name, observed.name, Severity.WARNING),
+        *_stated(f"{path}.keys", wanted_keys, observed.keys, severity, _keys_text),
+        *_stated(
+            f"{path}.unique",
+            expected.unique,
+            observed.unique,
+            # Not unique where the docs say unique: duplicates can be written.
+            Severity.CRITICAL if expected.unique else Severity.WARNING,
+            _yes_no,
+        ),
+        *_stated(f"{path}.sparse", expected.sparse, observed.sparse, Severity.WARNING, _yes_no),
+    ]
     if (
         expected.expire_after_seconds is not None
         and expected.expire_after_seconds != observed.expire_after_seconds
@@ -373,6 +315,23 @@ def _compare_index(
                 )
             )
     return findings
+
+
+def _stated(
+    path: str,
+    expected: Any,
+    observed: Any,
+    severity: Severity,
+    text: Callable[[Any], str] = str,
+) -> list[Finding]:
+    """One finding when the claim states a value (not None) and another is observed."""
+    if expected is None or expected == observed:
+        return []
+    return [
+        Finding(
+            path, FindingKind.DIFFERENT, severity, expected=text(expected), observed=text(observed)
+        )
+    ]
 
 
 def _default_name(index: MongoIndex) -> str:

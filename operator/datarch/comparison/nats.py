@@ -25,7 +25,6 @@ documented stream whose `consumers` list is stated, its durable consumers.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable, Sequence
 
 from datarch.claims import (
@@ -36,6 +35,7 @@ from datarch.claims import (
     NatsStream,
     Store,
 )
+from datarch.comparison.scope import in_scope
 from datarch.durations import format_duration, parse_duration
 from datarch.findings import Finding, FindingKind, Severity
 from datarch.observations import NatsConsumerObs, NatsStreamObs, ObservedNats
@@ -57,10 +57,14 @@ def compare_nats(store: Store, observed: ObservedNats) -> list[Finding]:
     for stream in claim.streams or ():
         findings += _compare_stream(stream, streams.get(stream.name), strict=store.strict)
     for bucket in claim.key_values or ():
-        findings += _compare_key_value(bucket, streams.get(KV_PREFIX + bucket.bucket))
+        findings += _compare_bucket(
+            f"kv.{bucket.bucket}", bucket, streams.get(KV_PREFIX + bucket.bucket)
+        )
     for objects in claim.object_stores or ():
-        findings += _compare_object_store(
-            objects, streams.get(OBJECT_STORE_PREFIX + objects.bucket)
+        findings += _compare_bucket(
+            f"objectstore.{objects.bucket}",
+            objects,
+            streams.get(OBJECT_STORE_PREFIX + objects.bucket),
         )
     if store.strict:
         findings += _unexpected_streams(claim, observed.streams, store.scope)
@@ -187,32 +191,18 @@ def _compare_consumer(
 # --- KV buckets and object stores -----------------------------------------------
 
 
-def _compare_key_value(expected: NatsKeyValue, observed: NatsStreamObs | None) -> list[Finding]:
-    path = f"kv.{expected.bucket}"
-    if observed is None:
-        return [Finding(path, FindingKind.MISSING, _CRITICAL)]
-    return _compare_fields(
-        path,
-        [
-            ("storage", expected.storage, observed.storage, _equal, _CRITICAL),
-            ("history", expected.history, observed.history, _equal, _WARNING),
-            ("ttl", expected.ttl, observed.max_age_seconds, _same_duration, _WARNING),
-            ("maxBytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
-            ("replicas", expected.replicas, observed.replicas, _equal, _WARNING),
-        ],
-    )
-
-
-def _compare_object_store(
-    expected: NatsObjectStore, observed: NatsStreamObs | None
+def _compare_bucket(
+    path: str, expected: NatsKeyValue | NatsObjectStore, observed: NatsStreamObs | None
 ) -> list[Finding]:
-    path = f"objectstore.{expected.bucket}"
+    """A KV bucket or an object store: the same stream settings, and history for KV only."""
     if observed is None:
         return [Finding(path, FindingKind.MISSING, _CRITICAL)]
+    history = expected.history if isinstance(expected, NatsKeyValue) else None
     return _compare_fields(
         path,
         [
             ("storage", expected.storage, observed.storage, _equal, _CRITICAL),
+            ("history", history, observed.history, _equal, _WARNING),
             ("ttl", expected.ttl, observed.max_age_seconds, _same_duration, _WARNING),
             ("maxBytes", expected.max_bytes, observed.max_bytes, _same_limit, _WARNING),
             ("replicas", expected.replicas, observed.replicas, _equal, _WARNING),
@@ -250,17 +240,10 @@ def _unexpected_streams(
         else:
             counted, bucket = claim.streams is not None, stream.name
             path, documented, what = stream.name, False, "stream"
-        if not counted or documented or not _in_scope(scope, stream.name, bucket):
+        if not counted or documented or not in_scope(scope, stream.name, bucket):
             continue
         findings.append(Finding(path, FindingKind.UNEXPECTED, _WARNING, observed=what))
     return findings
-
-
-def _in_scope(scope: Sequence[str], *names: str) -> bool:
-    """A KV bucket or object store is in scope when either its stream or its bucket name matches."""
-    if not scope:
-        return True
-    return any(fnmatch.fnmatchcase(name, glob) for glob in scope for name in names)
 
 
 # --- field comparison ---------------------------------------------------------------
@@ -331,8 +314,6 @@ def _observed_text(observed: object, *, duration: bool) -> str:
 
 def _duration_text(seconds: float) -> str:
     """Go-style like the claim ("7m12s"); sub-minute fractions stay visible ("0.25s")."""
-    if seconds == round(seconds):
-        return format_duration(seconds)
-    if seconds < 60:
+    if seconds < 60 and seconds != round(seconds):
         return f"{seconds:.3g}s"
     return format_duration(seconds)

@@ -15,7 +15,6 @@ behind a primary key or unique constraint, or a migration tool's own table.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Sequence
 from functools import cached_property, lru_cache
 
@@ -39,6 +38,7 @@ from datarch.comparison.postgres_normalisation import (
     parse_type,
     types_equal,
 )
+from datarch.comparison.scope import in_scope
 from datarch.findings import Finding, FindingKind, Severity
 from datarch.observations import (
     ObservedPostgres,
@@ -175,7 +175,7 @@ class _Comparison:
                     and observed.kind in _COUNTED_KINDS
                     and observed.partition_of is None
                     and observed.name not in MIGRATION_TABLES
-                    and self.in_scope(observed)
+                    and self.table_in_scope(observed)
                 ):
                     yield Finding(
                         f"{schema}.{observed.name}",
@@ -184,14 +184,9 @@ class _Comparison:
                         observed=observed.kind,
                     )
 
-    def in_scope(self, table: PgTableObs) -> bool:
+    def table_in_scope(self, table: PgTableObs) -> bool:
         """Strict mode counts only tables matching the store's scope globs (all when none)."""
-        patterns = self.store.scope
-        return not patterns or any(
-            fnmatch.fnmatchcase(table.name, p)
-            or fnmatch.fnmatchcase(f"{table.schema}.{table.name}", p)
-            for p in patterns
-        )
+        return in_scope(self.store.scope, table.name, f"{table.schema}.{table.name}")
 
 
 class _Table:
@@ -202,7 +197,7 @@ class _Table:
         self.expected = expected
         self.observed = observed
         self.schema = observed.schema
-        self.strict = comparison.store.strict and comparison.in_scope(observed)
+        self.strict = comparison.store.strict and comparison.table_in_scope(observed)
         self.constraints = observed.constraints
         self.primary = next((c for c in observed.constraints if c.type == "p"), None)
 

@@ -6,10 +6,10 @@ probe derives `anonymousAccess` and this module only compares it.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 
 from datarch.claims import S3Bucket, S3LifecycleRule, S3ObjectLock, Store
+from datarch.comparison.scope import in_scope
 from datarch.findings import Finding, FindingKind, Severity
 from datarch.observations import (
     ObservedS3,
@@ -42,13 +42,9 @@ def compare_s3(store: Store, observed: ObservedS3) -> list[Finding]:
         findings += [
             Finding(name, FindingKind.UNEXPECTED, Severity.WARNING, observed="bucket")
             for name in sorted(observed.all_buckets)
-            if name not in names and _in_scope(store.scope, name)
+            if name not in names and in_scope(store.scope, name)
         ]
     return findings
-
-
-def _in_scope(scope: list[str], name: str) -> bool:
-    return not scope or any(fnmatch.fnmatchcase(name, glob) for glob in scope)
 
 
 def _bucket(store: Store, expected: S3Bucket, seen: S3BucketObs) -> list[Finding]:

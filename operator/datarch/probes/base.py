@@ -38,12 +38,17 @@ class Target:
 
     @property
     def pool_key(self) -> str:
-        """Identifies endpoint + credentials without holding them in clear."""
+        """Identifies what shapes a driver client (endpoint, TLS, region, timeout and
+        credentials) without holding the credentials in clear."""
+        connection = self.store.connection
         digest = hashlib.sha256()
         for part in (
             self.store.kind,
             self.url or "",
-            (self.store.connection.endpoint or "") if self.store.connection else "",
+            (connection.endpoint or "") if connection else "",
+            str(connection.secure) if connection else "",
+            (connection.region or "") if connection else "",
+            f"{self.timeout:g}",
             self.secret.get_secret_value() if self.secret else "",
             self.access_key.get_secret_value() if self.access_key else "",
             self.secret_access_key.get_secret_value() if self.secret_access_key else "",
@@ -108,16 +113,22 @@ async def lease(
     key: str,
     open_client: Callable[[], Awaitable[T]],
     close_client: Callable[[T], Awaitable[None]],
+    usable: Callable[[T], bool] = lambda _: True,
 ) -> AsyncIterator[T]:
     """A driver client for one observation: pooled when there is a pool, else one-off.
 
     A pooled client that failed to reach its store (timeouts included) is dropped,
-    so the next pass reconnects rather than reusing a hung connection.
+    so the next pass reconnects rather than reusing a hung connection. One that
+    `usable` rejects (its server went away since the last pass) is replaced, once.
     """
     # `is not None`, never truthiness: an empty pool has length 0.
-    client = await (
-        clients.get(key, open_client, close_client) if clients is not None else open_client()
-    )
+    if clients is None:
+        client = await open_client()
+    else:
+        client = await clients.get(key, open_client, close_client)
+        if not usable(client):
+            await clients.discard(key)
+            client = await clients.get(key, open_client, close_client)
     try:
         yield client
     except StoreUnreachable:

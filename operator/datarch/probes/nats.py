@@ -45,7 +45,7 @@ from nats.aio.msg import Msg
 
 from datarch.errors import AccessDenied, StoreError, StoreTimeout, StoreUnreachable
 from datarch.observations import NatsConsumerObs, NatsStreamObs, ObservedNats
-from datarch.probes.base import ClientPool, Target
+from datarch.probes.base import ClientPool, Target, lease
 
 API = "$JS.API"
 LISTING = "while listing JetStream streams"
@@ -72,39 +72,23 @@ def valid_name(name: str) -> bool:
 async def observe(target: Target, clients: ClientPool | None = None) -> ObservedNats:
     deadline = asyncio.get_running_loop().time() + target.timeout
     try:
-        async with asyncio.timeout_at(deadline):
-            return await _observe_through(target, clients, deadline)
+        async with (
+            asyncio.timeout_at(deadline),
+            lease(
+                clients,
+                target.pool_key,
+                lambda: _Connection.open(target),
+                _Connection.close,
+                usable=lambda connection: not connection.closed,
+            ) as connection,
+        ):
+            return await _Reading(connection, target, deadline).observed()
     except TimeoutError as error:
         if clients is not None:
             await clients.discard(target.pool_key)
         raise StoreTimeout(
             f"{LISTING} at {_address(target)}: no answer within {target.timeout:g}s"
         ) from error
-
-
-async def _observe_through(
-    target: Target, clients: ClientPool | None, deadline: float
-) -> ObservedNats:
-    if clients is None:
-        connection = await _Connection.open(target)
-        try:
-            return await _Reading(connection, target, deadline).observed()
-        finally:
-            await connection.close()
-
-    async def open_connection() -> _Connection:
-        return await _Connection.open(target)
-
-    connection = await clients.get(target.pool_key, open_connection, _Connection.close)
-    if connection.closed:
-        # The server went away since the last pass: start afresh, once.
-        await clients.discard(target.pool_key)
-        connection = await clients.get(target.pool_key, open_connection, _Connection.close)
-    try:
-        return await _Reading(connection, target, deadline).observed()
-    except StoreUnreachable:
-        await clients.discard(target.pool_key)
-        raise
 
 
 # --- the connection ---------------------------------------------------------------

@@ -107,8 +107,7 @@ async def observe(target: Target, clients: ClientPool | None = None) -> Observed
     """Server facts, and for each key pattern of the claim a bounded SCAN with its TTLs."""
     url, _ = _url(target)
     progress = _Progress(_address(url))
-    key = f"{target.pool_key}:{target.timeout:g}"
-    async with lease(clients, key, lambda: _open(target), _close) as client:
+    async with lease(clients, target.pool_key, lambda: _open(target), _close) as client:
         try:
             async with asyncio.timeout(target.timeout):
                 return await _read(client, target, progress)

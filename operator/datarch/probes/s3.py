@@ -162,14 +162,6 @@ def _endpoint(target: Target) -> tuple[str, bool]:
     return endpoint.rstrip("/"), secure
 
 
-def _pool_key(target: Target) -> str:
-    # TLS, region and timeout shape the client but are not credentials, so
-    # they extend the shared key in clear.
-    _, secure = _endpoint(target)
-    region = target.store.connection.region if target.store.connection else None
-    return f"{target.pool_key}:{'https' if secure else 'http'}:{region or ''}:{target.timeout:g}"
-
-
 async def _open(target: Target) -> _Client:
     endpoint, secure = _endpoint(target)
     # minio's default pool retries five times and waits five minutes per
@@ -207,7 +199,7 @@ async def _with_client(
     read: Callable[[_Reading], Awaitable[T]],
 ) -> T:
     """Run `read` with a pooled (or one-off) client, within the claim's timeout."""
-    async with lease(clients, _pool_key(target), lambda: _open(target), _close) as client:
+    async with lease(clients, target.pool_key, lambda: _open(target), _close) as client:
         reading = _Reading(client, target)
         try:
             async with asyncio.timeout(target.timeout):

@@ -102,6 +102,3 @@ ARTIFACT_STALE: Final = backups.ARTIFACT_STALE
 ARTIFACT_TOO_SMALL: Final = backups.ARTIFACT_TOO_SMALL
 # The artifact's s3 store could not be read: freshness unknown.
 ARTIFACT_UNREADABLE: Final = backups.ARTIFACT_UNREADABLE
-
-# Backup reasons that mean "could not tell", not "stale": BackupsFresh becomes Unknown.
-BACKUP_REASONS_UNKNOWN: Final = backups.UNKNOWN_REASONS

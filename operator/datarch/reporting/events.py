@@ -23,7 +23,7 @@ from typing import Any
 
 from datarch.claims import API_GROUP, API_VERSION, KIND
 from datarch.reporting import conditions as c
-from datarch.reporting.status import previous_conditions
+from datarch.reporting.status import clip, previous_conditions
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,9 @@ class Transition:
         return "Normal" if self.after == c.TRUE else "Warning"
 
     def describe(self) -> str:
-        text = f"{self.type} {self.before or c.UNKNOWN}->{self.after}: {self.message}"
-        return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+        return clip(
+            f"{self.type} {self.before or c.UNKNOWN}->{self.after}: {self.message}", MESSAGE_LIMIT
+        )
 
 
 def transitions(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Transition]:

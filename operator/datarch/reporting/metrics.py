@@ -117,10 +117,6 @@ class VerdictCollector(Collector):
         with self._lock:
             self._claims.pop((namespace, claim), None)
 
-    def claims(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return sorted(self._claims)
-
     def describe(self) -> Iterable[Metric]:
         return []  # unchecked collector: the registry does not need names up front
 

@@ -25,10 +25,9 @@ def render_text(claim: Claim, verdict: Verdict) -> str:
         lines.append(f"{store.name} ({store.kind}{version}): {state}")
         if store.message and (store.error_reason or not store.findings):
             lines.append(f"  {store.message}")
-        findings = sort_findings(store.findings)
-        if findings:
-            width = max(len(f.path) for f in findings)
-            for f in findings:
+        if store.findings:  # verification sorts them, worst first
+            width = max(len(f.path) for f in store.findings)
+            for f in store.findings:
                 detail = f.message or _expected_observed(f)
                 lines.append(
                     f"  {_SEVERITY_MARK[f.severity.value]}  {f.kind.value:<10}  {f.path:<{width}}  {detail}"

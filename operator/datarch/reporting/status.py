@@ -39,7 +39,8 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -80,7 +81,7 @@ def _condition(
         type=kind,
         status=status,
         reason=reason,
-        message=_clip(message),
+        message=clip(message),
         last_transition_time=transition,
         observed_generation=generation,
     )
@@ -135,8 +136,8 @@ def conforming(verdict: Verdict) -> tuple[c.ConditionStatus, str, str]:
 def backups_fresh(backups: Sequence[BackupResult]) -> tuple[c.ConditionStatus, str, str]:
     if not backups:
         return c.TRUE, c.NO_BACKUPS_DOCUMENTED, "the claim documents no backups"
-    stale = [b for b in backups if not b.fresh and b.reason not in c.BACKUP_REASONS_UNKNOWN]
-    unknown = [b for b in backups if not b.fresh and b.reason in c.BACKUP_REASONS_UNKNOWN]
+    stale = [b for b in backups if not b.fresh and b.checked]
+    unknown = [b for b in backups if not b.checked]
     groups: tuple[tuple[c.ConditionStatus, list[BackupResult]], ...] = (
         (c.FALSE, stale),
         (c.UNKNOWN, unknown),
@@ -170,7 +171,7 @@ def _store_status(store: StoreResult) -> StoreStatus:
         version=store.version,
         findings=len(store.findings),
         last_observed_at=_second(store.observed_at) if store.observed_at else None,
-        message=_clip(message, 500),
+        message=clip(message, 500),
     )
 
 
@@ -188,7 +189,7 @@ def _backup_status(backup: BackupResult) -> BackupStatus:
         artifact_age_seconds=(
             round(backup.artifact_age_seconds) if backup.artifact_age_seconds is not None else None
         ),
-        message=_clip(message, 500),
+        message=clip(message, 500),
     )
 
 
