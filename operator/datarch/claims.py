@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
+from datarch.documents import read_yaml_file
 from datarch.durations import DURATION_PATTERN, parse_duration
 from datarch.errors import ClaimInvalid
 from datarch.findings import Severity, SeverityOverride
@@ -788,17 +789,6 @@ class Claim(Model):
 # --- loading ---------------------------------------------------------------
 
 
-def _load_yaml(text: str) -> Any:
-    """The Rust YAML parser when installed: PyYAML alone needs seconds for a 2 MB claim."""
-    try:
-        import ryaml  # noqa: PLC0415  (optional accelerator)
-    except ImportError:  # pragma: no cover - ryaml is a declared dependency
-        import yaml  # noqa: PLC0415
-
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return ryaml.loads(text)  # type: ignore[attr-defined]
-
-
 def parse_claim(document: Any, source: str = "claim") -> Claim:
     """Validate a parsed document; ClaimInvalid names every offending field."""
     if not isinstance(document, dict):
@@ -816,15 +806,8 @@ def parse_claim(document: Any, source: str = "claim") -> Claim:
 
 
 def load_claim(path: Path) -> Claim:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ClaimInvalid(f"while reading {path}: {error.strerror or error}") from error
-    try:
-        document = _load_yaml(text)
-    except Exception as error:  # each YAML parser raises its own type
-        raise ClaimInvalid(f"while parsing {path}: {error}") from error
-    return parse_claim(document, str(path))
+    """The claim in a YAML file; ClaimInvalid, one line, for anything unreadable or invalid."""
+    return parse_claim(read_yaml_file(path), str(path))
 
 
 def format_validation_error(error: ValidationError) -> str:

@@ -60,6 +60,10 @@ class LocalSecrets:
                 raise SecretUnavailable(
                     f"while reading secret {ref_name} key {key!r}: {error.strerror}"
                 ) from error
+            except UnicodeDecodeError:  # `from None`: the error quotes the secret's bytes
+                raise SecretUnavailable(
+                    f"while reading secret {ref_name} key {key!r}: {path} is not UTF-8 text"
+                ) from None
         name = environment_name(ref_name, key)
         value = self._environ.get(name)
         if value is None:
