@@ -24,6 +24,12 @@ class StoreError(DatarchError):
     reason = "StoreError"
 
 
+class InvalidConnection(StoreError):
+    """The store's address is malformed (a URL, DSN or endpoint no driver can dial)."""
+
+    reason = "InvalidConnection"
+
+
 class StoreUnreachable(StoreError):
     """Connection refused, DNS failure, TLS failure or timeout."""
 

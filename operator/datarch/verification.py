@@ -8,12 +8,14 @@ reason, so "could not check" is carried to the end and never reads as "fine".
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
 from datarch.claims import ClaimSpec, Store, StoreKind
 from datarch.comparison.mongodb import compare_mongodb
@@ -24,6 +26,7 @@ from datarch.comparison.s3 import compare_s3
 from datarch.comparison.versions import compare_version
 from datarch.errors import (
     AccessDenied,
+    InvalidConnection,
     SecretUnavailable,
     StoreError,
     StoreTimeout,
@@ -31,6 +34,7 @@ from datarch.errors import (
 )
 from datarch.findings import Finding, FindingKind, Severity, apply_overrides, sort_findings
 from datarch.observations import Observation
+from datarch.probes.addresses import check_connection
 from datarch.probes.base import ClientPool, Target
 from datarch.secrets import S3_SECRET_KEY, SecretResolver, secret_key
 
@@ -164,7 +168,17 @@ async def verify_store(
 ) -> StoreResult:
     """Probe and compare one store; every failure becomes a StoreResult with a reason."""
     started = time.perf_counter()
-    result = await _verify_store(store, timeout, secrets, clients, now)
+    try:
+        result = await _verify_store(store, timeout, secrets, clients, now)
+    except Exception as error:  # never one store's fault sinking the claim's other stores
+        cause = _USERINFO.sub("://***@", f"{type(error).__name__}: {error}")
+        result = StoreResult(
+            name=store.name,
+            kind=store.kind,
+            reachable=False,
+            error_reason=REASON_INTERNAL_ERROR,
+            message=f"while verifying {store.kind} store {store.name}: {cause}",
+        )
     return replace(result, duration_seconds=time.perf_counter() - started)
 
 
@@ -180,6 +194,10 @@ async def _verify_store(
         target = await resolve_target(store, timeout, secrets)
     except SecretUnavailable as error:
         return replace(base, error_reason=REASON_SECRET_UNAVAILABLE, message=str(error))
+    try:
+        check_connection(target)
+    except InvalidConnection as error:
+        return replace(base, error_reason=error.reason, message=str(error))
     try:
         observed = await asyncio.wait_for(observe(target, clients), timeout)
     except TimeoutError:
@@ -226,16 +244,36 @@ async def _verify_store(
 
 
 def _redacted(text: str, target: Target) -> str:
-    """An unexpected error's text without the credentials it may quote (a DSN, a key)."""
+    """An unexpected error's text without the credentials it may quote (a DSN, a key).
+
+    Total: the text came from an error, possibly about this very value, so nothing
+    here may raise on a malformed one.
+    """
     for secret in (target.secret, target.access_key, target.secret_access_key):
         if secret is None or not secret.get_secret_value():
             continue
         value = secret.get_secret_value()
         text = text.replace(value, "***")
-        password = urlsplit(value).password if "://" in value else None
-        if password:
+        for password in _passwords(value):
             text = text.replace(password, "***")
-    return text
+    # Whatever a driver quoted of a URL: its user information, parsed or not.
+    return _USERINFO.sub("://***@", text)
+
+
+_USERINFO = re.compile(r"://[^\s/@]*@")
+
+
+def _passwords(value: str) -> list[str]:
+    """The passwords of every URL in `value` (a list of servers included), however malformed."""
+    found = []
+    for part in value.split(","):
+        userinfo = part.partition("://")[2].rpartition("@")[0]
+        password = userinfo.partition(":")[2]
+        if password:
+            found.append(password)
+            with contextlib.suppress(ValueError):
+                found.append(unquote(password, errors="strict"))
+    return found
 
 
 async def _unreadable(
