@@ -704,10 +704,19 @@ class StoreStatus(Model):
     reachable: bool = Field(description="Whether the store answered in the last pass.")
     version: str | None = Field(default=None, description="Server version observed.")
     findings: int = Field(default=0, description="Findings in this store.")
+    unchecked: int = Field(
+        default=0,
+        description=(
+            "Documented fields the probe could not read (the message names them and the "
+            "grant that would let it): the store's check is incomplete."
+        ),
+    )
     last_observed_at: datetime | None = Field(
         default=None, description="When the store was last read."
     )
-    message: str = Field(default="", description="Why it could not be checked, when it could not.")
+    message: str = Field(
+        default="", description="Why it could not be checked (or some field could not be)."
+    )
 
 
 class BackupStatus(Model):

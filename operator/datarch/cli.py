@@ -93,6 +93,8 @@ def verify_command(
                 f"{store.error_reason}: {store.message}",
                 err=True,
             )
+        for item in store.unchecked:
+            click.echo(f"datarch: {item.describe()}", err=True)
     for backup in verdict.backups:
         if not backup.checked:
             click.echo(

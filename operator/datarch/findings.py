@@ -69,6 +69,38 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Unchecked:
+    """A documented field the probe could not read: the check is incomplete.
+
+    Never a finding (nothing is known to differ) and never a pass (nothing is
+    known to match): the store's verdict is "could not check", like an
+    unreadable store, and `grant` names what would let the probe read it.
+    The path takes `store/` as a finding's does.
+    """
+
+    path: str
+    reason: str  # why it could not be read, e.g. "CONFIG GET is refused to the probe's user"
+    grant: str | None = None  # e.g. "+config|get"; None when no permission would help
+
+    def describe(self) -> str:
+        """`cache/persistence.save: could not check (...); grant +config|get to read it`."""
+        hint = f"; grant {self.grant} to read it" if self.grant else ""
+        return f"{self.path}: could not check ({self.reason}){hint}"
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "path": self.path,
+            "reason": self.reason,
+            "grant": self.grant,
+            "message": self.describe(),
+        }
+
+
+# What a comparer returns: findings, and the documented fields it could not judge.
+Outcome = Finding | Unchecked
+
+
+@dataclass(frozen=True, slots=True)
 class SeverityOverride:
     """A claim's own severity for findings whose store-relative path matches a glob."""
 

@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A fact the probe could not read: why, and the grant that would let it (None: none would)."""
+
+    reason: str
+    grant: str | None = None
+
+
 # --- PostgreSQL -----------------------------------------------------------------
 
 
@@ -223,9 +232,9 @@ class S3BucketObs:
     anonymous_access: str | None = None  # "none" | "read" | "write" | "readwrite"
     encryption: str | None = None  # "none" | "AES256" | "aws:kms"
     tags: Mapping[str, str] = field(default_factory=dict)
-    # Facets the server would not show (claim field name -> why, e.g. "encryption" ->
+    # Facets the probe could not read (claim field name -> why, e.g. "encryption" ->
     # "the server does not implement it"); their values above mean nothing.
-    unreadable: Mapping[str, str] = field(default_factory=dict)
+    unreadable: Mapping[str, Unreadable] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,9 +276,12 @@ class ObservedRedis:
     maxmemory: int  # bytes, 0 = unlimited
     maxmemory_policy: str
     aof: bool
-    save: str | None  # RDB save rules, "" when off, None when CONFIG GET is refused to the probe
+    save: str | None  # RDB save rules, "" when off, None when not read (see `unreadable`)
     keyspace: Mapping[int, int]  # db number -> keys
     key_patterns: tuple[RedisKeyPatternObs, ...] = ()
+    # Facts the probe could not read, by claim field: "persistence.save" (CONFIG GET
+    # refused or disabled), "patterns.<pattern>" (SCAN or TTL refused).
+    unreadable: Mapping[str, Unreadable] = field(default_factory=dict)
 
 
 Observation = ObservedPostgres | ObservedMongo | ObservedNats | ObservedS3 | ObservedRedis

@@ -32,7 +32,15 @@ from datarch.errors import (
     StoreTimeout,
     StoreUnreachable,
 )
-from datarch.findings import Finding, FindingKind, Severity, apply_overrides, sort_findings
+from datarch.findings import (
+    Finding,
+    FindingKind,
+    Outcome,
+    Severity,
+    Unchecked,
+    apply_overrides,
+    sort_findings,
+)
 from datarch.observations import Observation
 from datarch.probes.addresses import check_connection
 from datarch.probes.base import ClientPool, Target
@@ -41,7 +49,7 @@ from datarch.secrets import S3_SECRET_KEY, SecretResolver, secret_key
 if TYPE_CHECKING:  # backups (and croniter) load only for claims that document backups
     from datarch.backups import BackupResult
 
-Comparer = Callable[[Store, Any], list[Finding]]
+Comparer = Callable[[Store, Any], Sequence[Outcome]]
 COMPARERS: dict[StoreKind, Comparer] = {
     "postgres": compare_postgres,
     "mongodb": compare_mongodb,
@@ -97,11 +105,18 @@ class StoreResult:
     message: str = ""
     observation: Observation | None = field(default=None, compare=False, repr=False)
     duration_seconds: float = 0.0
+    # Documented fields the probe could not read: the store was read, its check is not whole.
+    unchecked: tuple[Unchecked, ...] = ()
 
     @property
     def checked(self) -> bool:
         """Checked means compared: an absent store that is not there counts as checked."""
         return self.error_reason is None
+
+    @property
+    def complete(self) -> bool:
+        """Compared, and every documented field read: only then can no finding mean "fine"."""
+        return self.checked and not self.unchecked
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +134,8 @@ class Verdict:
 
     @property
     def complete(self) -> bool:
-        """Every store was read (or proved absent)."""
-        return all(store.checked for store in self.stores)
+        """Every store was read (or proved absent), every documented field with it."""
+        return all(store.complete for store in self.stores)
 
     @property
     def conforming(self) -> bool | None:
@@ -225,18 +240,26 @@ async def _verify_store(
             f"reachable, version {version}",
             f"documented as absent, but a {store.kind} server answered (version {version})",
         )
-        findings = [finding]
+        outcomes: Sequence[Outcome] = [finding]
     else:
-        findings = compare_version(store.version, version) + COMPARERS[store.kind](store, observed)
-    findings = apply_overrides(findings, store.overrides())
+        outcomes = [
+            *compare_version(store.version, version),
+            *COMPARERS[store.kind](store, observed),
+        ]
+    findings = apply_overrides((o for o in outcomes if isinstance(o, Finding)), store.overrides())
     prefixed = tuple(
         replace(f, path=f"{store.name}/{f.path}" if f.path else store.name)
         for f in sort_findings(findings)
+    )
+    unchecked = tuple(
+        replace(u, path=f"{store.name}/{u.path}" if u.path else store.name)
+        for u in sorted((o for o in outcomes if isinstance(o, Unchecked)), key=lambda u: u.path)
     )
     return replace(
         base,
         reachable=True,
         findings=prefixed,
+        unchecked=unchecked,
         version=version,
         observed_at=observed_at,
         observation=observed,

@@ -32,6 +32,7 @@ from conftest import S3Bucket, env
 from datarch.claims import Store
 from datarch.comparison.redis import compare_redis
 from datarch.comparison.s3 import compare_s3
+from datarch.findings import Unchecked
 from datarch.observations import S3LifecycleRuleObs
 from datarch.probes import redis as redis_probe
 from datarch.probes import s3 as s3_probe
@@ -141,10 +142,10 @@ async def test_a_managed_redis_without_config_is_read_through_info(
         "noeviction",
         None,
     )
-    findings = compare_redis(target.store, observed)
-    # Only what CONFIG alone shows is left unchecked, and says so.
-    assert [(f.path, f.severity.value, f.observed) for f in findings] == [
-        ("persistence.save", "info", "unknown")
+    outcomes = compare_redis(target.store, observed)
+    # Only what CONFIG alone shows is left unchecked, and says so: no grant would help.
+    assert outcomes == [
+        Unchecked("persistence.save", "the server does not offer CONFIG GET (disabled or renamed)")
     ]
 
 

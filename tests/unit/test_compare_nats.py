@@ -9,7 +9,7 @@ import pytest
 
 from datarch.claims import Store
 from datarch.comparison.nats import compare_nats
-from datarch.findings import Finding, FindingKind, Severity
+from datarch.findings import Finding, FindingKind, Severity, Unchecked
 from datarch.observations import NatsConsumerObs, NatsStreamObs, ObservedNats
 
 CRITICAL, WARNING = Severity.CRITICAL, Severity.WARNING
@@ -141,11 +141,6 @@ AGREEING = [
         ),
         observed(EVENTS),
         id="a consumer at exactly its lag thresholds",
-    ),
-    pytest.param(
-        worker_claim(lag={"maxOldestUnackedAge": "1s"}),
-        observed(with_worker(oldest_unacked_age_seconds=None)),
-        id="an oldest unacked age the probe could not read is no finding",
     ),
     pytest.param(
         {
@@ -425,9 +420,21 @@ def test_a_lag_finding_reads_as_threshold_and_figure() -> None:
     )
 
 
-def test_consumers_of_a_stream_the_probe_did_not_list_are_not_reported_missing() -> None:
+def test_consumers_of_a_stream_the_probe_did_not_list_are_could_not_check_not_missing() -> None:
     facts = observed(replace(EVENTS, consumers=(), consumers_listed=False))
-    assert compare_nats(store(worker_claim(), strict=True), facts) == []
+    assert compare_nats(store(worker_claim(), strict=True), facts) == [
+        Unchecked("EVENTS.consumers", "the probe could not list them")
+    ]
+
+
+def test_an_oldest_unacked_age_the_probe_could_not_read_is_could_not_check() -> None:
+    facts = observed(with_worker(oldest_unacked_age_seconds=None))
+    assert compare_nats(store(worker_claim(lag={"maxOldestUnackedAge": "1s"})), facts) == [
+        Unchecked(
+            "EVENTS.consumers.worker.lag.maxOldestUnackedAge",
+            "the messages awaiting an ack are no longer stored, so none can be timed",
+        )
+    ]
 
 
 def test_without_a_nats_block_there_is_nothing_to_compare() -> None:

@@ -10,8 +10,8 @@ import pytest
 from datarch.claims import Store
 from datarch.comparison.redis import compare_redis, format_memory, parse_memory
 from datarch.errors import ClaimInvalid
-from datarch.findings import Finding, FindingKind, Severity
-from datarch.observations import ObservedRedis, RedisKeyPatternObs
+from datarch.findings import Finding, FindingKind, Outcome, Severity, Unchecked
+from datarch.observations import ObservedRedis, RedisKeyPatternObs, Unreadable
 
 CRITICAL, WARNING, INFO = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 MISSING, UNEXPECTED, DIFFERENT = FindingKind.MISSING, FindingKind.UNEXPECTED, FindingKind.DIFFERENT
@@ -39,7 +39,7 @@ def sessions(**fields: Any) -> dict[str, Any]:
     return {"keyPatterns": [{"pattern": "session:*", **fields}]}
 
 
-CASES: list[tuple[str, dict[str, Any], ObservedRedis, list[Finding]]] = [
+CASES: list[tuple[str, dict[str, Any], ObservedRedis, list[Outcome]]] = [
     (
         "a claim that states everything as observed has no finding",
         {
@@ -148,33 +148,35 @@ CASES: list[tuple[str, dict[str, Any], ObservedRedis, list[Finding]]] = [
         [Finding("persistence.save", DIFFERENT, WARNING, expected='""', observed="3600 1 300 100")],
     ),
     (
-        "save rules the probe may not read are an informational finding, not a silent pass",
+        "save rules the probe may not read are could not check naming the grant, not a finding",
         {"persistence": {"rdb": True, "save": "3600 1"}},
-        replace(OBSERVED, save=None),
+        replace(
+            OBSERVED,
+            save=None,
+            unreadable={
+                "persistence.save": Unreadable(
+                    "CONFIG GET is refused to the probe's user", "+config|get"
+                )
+            },
+        ),
         [
-            Finding(
-                "persistence.rdb",
-                DIFFERENT,
-                INFO,
-                expected="on",
-                observed="unknown",
-                message=(
-                    "cannot be checked: CONFIG GET save is refused to the probe's user "
-                    "or disabled on the server"
-                ),
+            Unchecked(
+                "persistence.rdb", "CONFIG GET is refused to the probe's user", "+config|get"
             ),
-            Finding(
-                "persistence.save",
-                DIFFERENT,
-                INFO,
-                expected="3600 1",
-                observed="unknown",
-                message=(
-                    "cannot be checked: CONFIG GET save is refused to the probe's user "
-                    "or disabled on the server"
-                ),
+            Unchecked(
+                "persistence.save", "CONFIG GET is refused to the probe's user", "+config|get"
             ),
         ],
+    ),
+    (
+        "save rules the server does not offer are could not check with no grant to name",
+        {"persistence": {"save": "3600 1"}},
+        replace(
+            OBSERVED,
+            save=None,
+            unreadable={"persistence.save": Unreadable("the server does not offer CONFIG GET")},
+        ),
+        [Unchecked("persistence.save", "the server does not offer CONFIG GET")],
     ),
     (
         "a documented database without keys is missing",
@@ -283,10 +285,20 @@ CASES: list[tuple[str, dict[str, Any], ObservedRedis, list[Finding]]] = [
         ],
     ),
     (
-        "a pattern the probe did not read is left unjudged",
+        "a pattern the probe may not read is could not check naming the grant",
+        sessions(ttlRequired=True),
+        replace(
+            OBSERVED,
+            key_patterns=(),
+            unreadable={"patterns.session:*": Unreadable("TTL is refused", "+ttl")},
+        ),
+        [Unchecked("patterns.session:*", "TTL is refused", "+ttl")],
+    ),
+    (
+        "a pattern the probe did not read is could not check, never a pass",
         sessions(ttlRequired=True),
         replace(OBSERVED, key_patterns=()),
-        [],
+        [Unchecked("patterns.session:*", "the probe did not read it")],
     ),
 ]
 
@@ -297,7 +309,7 @@ CASES: list[tuple[str, dict[str, Any], ObservedRedis, list[Finding]]] = [
     ids=[case[0] for case in CASES],
 )
 def test_comparison_table(
-    claim: dict[str, Any], observed: ObservedRedis, expected: list[Finding]
+    claim: dict[str, Any], observed: ObservedRedis, expected: list[Outcome]
 ) -> None:
     assert compare_redis(store(claim), observed) == expected
 

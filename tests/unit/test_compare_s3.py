@@ -14,8 +14,14 @@ import pytest
 
 from datarch.claims import Store
 from datarch.comparison.s3 import compare_s3
-from datarch.findings import Finding, FindingKind, Severity
-from datarch.observations import ObservedS3, S3BucketObs, S3LifecycleRuleObs, S3ObjectLockObs
+from datarch.findings import Finding, FindingKind, Outcome, Severity, Unchecked
+from datarch.observations import (
+    ObservedS3,
+    S3BucketObs,
+    S3LifecycleRuleObs,
+    S3ObjectLockObs,
+    Unreadable,
+)
 from datarch.probes.s3 import anonymous_access
 
 CRITICAL, WARNING, INFO = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -49,7 +55,7 @@ def observed(*buckets: S3BucketObs, all_buckets: tuple[str, ...] = ()) -> Observ
     return ObservedS3(buckets=buckets, all_buckets=all_buckets)
 
 
-CASES: list[tuple[str, list[dict[str, Any]], ObservedS3, list[Finding]]] = [
+CASES: list[tuple[str, list[dict[str, Any]], ObservedS3, list[Outcome]]] = [
     (
         "a claim that states everything as observed has no finding",
         uploads(
@@ -280,31 +286,51 @@ CASES: list[tuple[str, list[dict[str, Any]], ObservedS3, list[Finding]]] = [
             replace(
                 UPLOADS,
                 encryption=None,
-                unreadable={"encryption": "the server does not implement it (NotImplemented)"},
+                unreadable={
+                    "encryption": Unreadable("the server does not implement it (NotImplemented)")
+                },
+            )
+        ),
+        [Unchecked("uploads.encryption", "the server does not implement it (NotImplemented)")],
+    ),
+    (
+        "a facet the credentials may not read is could not check naming the action to grant",
+        uploads(anonymousAccess="none"),
+        observed(
+            replace(
+                UPLOADS,
+                anonymous_access=None,
+                unreadable={
+                    "anonymousAccess": Unreadable(
+                        "s3:GetBucketPolicy is refused to the probe's credentials",
+                        "s3:GetBucketPolicy",
+                    )
+                },
             )
         ),
         [
-            Finding(
-                "uploads.encryption",
-                DIFFERENT,
-                INFO,
-                expected="AES256",
-                observed="unknown",
-                message="cannot be checked: the server does not implement it (NotImplemented)",
+            Unchecked(
+                "uploads.anonymousAccess",
+                "s3:GetBucketPolicy is refused to the probe's credentials",
+                "s3:GetBucketPolicy",
             )
         ],
     ),
     (
         "an unreadable facet the claim leaves out is no finding",
         uploads(versioning="enabled"),
-        observed(replace(UPLOADS, unreadable={"objectLock": "the server does not implement it"})),
+        observed(
+            replace(
+                UPLOADS, unreadable={"objectLock": Unreadable("the server does not implement it")}
+            )
+        ),
         [],
     ),
     (
-        "a bucket the probe did not read is left unjudged",
+        "a bucket the probe did not read is could not check, never a pass",
         uploads(versioning="enabled"),
         observed(),
-        [],
+        [Unchecked("uploads", "the probe did not read this bucket")],
     ),
     (
         "undocumented buckets are not checked outside strict mode",
@@ -321,7 +347,7 @@ CASES: list[tuple[str, list[dict[str, Any]], ObservedS3, list[Finding]]] = [
     ids=[case[0] for case in CASES],
 )
 def test_comparison_table(
-    buckets: list[dict[str, Any]], observed_s3: ObservedS3, expected: list[Finding]
+    buckets: list[dict[str, Any]], observed_s3: ObservedS3, expected: list[Outcome]
 ) -> None:
     assert compare_s3(store(buckets), observed_s3) == expected
 

@@ -35,6 +35,7 @@ DESIGN_NAMES = {
     "datarch_findings",
     "datarch_claim_conforming",
     "datarch_store_up",
+    "datarch_store_unchecked_fields",  # extends DESIGN.md: documented fields not read
     "datarch_verification_duration_seconds",
     "datarch_last_verification_timestamp_seconds",
     "datarch_verifications",  # the parser drops a counter's _total

@@ -13,7 +13,7 @@ from typing import Any
 
 from datarch.claims import MongoCollection, MongoIndex, Store
 from datarch.comparison.scope import in_scope
-from datarch.findings import Finding, FindingKind, Severity
+from datarch.findings import Finding, FindingKind, Outcome, Severity, Unchecked
 from datarch.observations import MongoCollectionObs, MongoIndexObs, ObservedMongo
 
 # The values MongoDB applies when a collection states none.
@@ -24,11 +24,11 @@ _ID_INDEX = "_id_"
 _DOCUMENT_TEXT_MAX = 160
 
 
-def compare_mongodb(store: Store, observed: ObservedMongo) -> list[Finding]:
+def compare_mongodb(store: Store, observed: ObservedMongo) -> list[Outcome]:
     expected = store.mongodb
     if expected is None:
         return []
-    findings: list[Finding] = []
+    findings: list[Outcome] = []
     if expected.replica_set is not None and observed.replica_set != expected.replica_set:
         findings.append(
             Finding(
@@ -90,7 +90,7 @@ def compare_mongodb(store: Store, observed: ObservedMongo) -> list[Finding]:
 
 def _compare_collection(
     database: str, expected: MongoCollection, observed: MongoCollectionObs, store: Store
-) -> list[Finding]:
+) -> list[Outcome]:
     path = f"{database}.{expected.name}"
     if expected.type is not None and expected.type != observed.type:
         # Everything else about a collection follows from its type (a view has no
@@ -104,9 +104,9 @@ def _compare_collection(
                 observed=observed.type,
             )
         ]
-    findings = _stated(
-        f"{path}.capped", expected.capped, observed.capped, Severity.CRITICAL, _yes_no
-    )
+    findings: list[Outcome] = [
+        *_stated(f"{path}.capped", expected.capped, observed.capped, Severity.CRITICAL, _yes_no)
+    ]
     if expected.timeseries is not None:
         findings.extend(_compare_timeseries(path, expected, observed))
     if expected.validator is not None:
@@ -134,11 +134,13 @@ def _compare_collection(
         observed.validation_action or _DEFAULT_VALIDATION_ACTION,
         Severity.WARNING,
     )
-    # None: the probe did not read them, so nothing can be said about them.
     if expected.indexes is not None and observed.indexes is not None:
         findings.extend(
             _compare_indexes(database, expected.name, expected.indexes, observed.indexes, store)
         )
+    elif expected.indexes is not None and observed.type != "view":
+        # Documented and not read: neither judged nor passed (a view has no indexes).
+        findings.append(Unchecked(f"{path}.indexes", "the probe did not read its indexes"))
     return findings
 
 

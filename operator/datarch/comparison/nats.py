@@ -1,8 +1,8 @@
 """NATS JetStream comparison: claimed streams, consumers, KV and object stores vs ObservedNats.
 
 Pure: no I/O, no clock, no driver. It never guesses: a field the claim leaves
-out is not checked, and a figure the probe could not read (an oldest unacked
-age of None) produces no finding.
+out is not checked, and a documented figure the probe could not read (an
+oldest unacked age of None) is Unchecked: neither a finding nor a pass.
 
 Severities. Critical: what makes a stream a different stream (a missing stream
 or consumer, its subjects, retention, storage, mirror, sources, sealed), since
@@ -37,7 +37,7 @@ from datarch.claims import (
 )
 from datarch.comparison.scope import in_scope
 from datarch.durations import format_duration, parse_duration
-from datarch.findings import Finding, FindingKind, Severity
+from datarch.findings import Finding, FindingKind, Outcome, Severity, Unchecked
 from datarch.observations import NatsConsumerObs, NatsStreamObs, ObservedNats
 
 KV_PREFIX = "KV_"
@@ -47,12 +47,12 @@ _CRITICAL = Severity.CRITICAL
 _WARNING = Severity.WARNING
 
 
-def compare_nats(store: Store, observed: ObservedNats) -> list[Finding]:
+def compare_nats(store: Store, observed: ObservedNats) -> list[Outcome]:
     # The server version constraint is verification's to check, for every kind alike.
     claim = store.nats
     if claim is None:
         return []
-    findings: list[Finding] = []
+    findings: list[Outcome] = []
     streams = {stream.name: stream for stream in observed.streams}
     for stream in claim.streams or ():
         findings += _compare_stream(stream, streams.get(stream.name), strict=store.strict)
@@ -76,11 +76,12 @@ def compare_nats(store: Store, observed: ObservedNats) -> list[Finding]:
 
 def _compare_stream(
     expected: NatsStream, observed: NatsStreamObs | None, *, strict: bool
-) -> list[Finding]:
+) -> list[Outcome]:
     path = expected.name
     if observed is None:
         return [Finding(path, FindingKind.MISSING, _CRITICAL)]
-    findings = _compare_fields(
+    findings: list[Outcome] = []
+    findings += _compare_fields(
         path,
         [
             ("subjects", expected.subjects, observed.subjects, _same_set, _CRITICAL),
@@ -108,8 +109,9 @@ def _compare_stream(
     if expected.consumers is None:
         return findings
     if not observed.consumers_listed:
-        # The probe did not list them (it should have, for a documented stream):
-        # saying "missing" would be a guess.
+        # The probe did not list them (the stream went away between two reads):
+        # "missing" would be a guess and silence a pass.
+        findings.append(Unchecked(f"{path}.consumers", "the probe could not list them"))
         return findings
     consumers = {consumer.name: consumer for consumer in observed.consumers}
     for consumer in expected.consumers:
@@ -133,10 +135,11 @@ def _compare_stream(
 
 def _compare_consumer(
     path: str, expected: NatsConsumer, observed: NatsConsumerObs | None
-) -> list[Finding]:
+) -> list[Outcome]:
     if observed is None:
         return [Finding(path, FindingKind.MISSING, _CRITICAL)]
-    findings = _compare_fields(
+    findings: list[Outcome] = []
+    findings += _compare_fields(
         path,
         [
             ("ackPolicy", expected.ack_policy, observed.ack_policy, _equal, _WARNING),
@@ -175,6 +178,13 @@ def _compare_consumer(
             )
     age = observed.oldest_unacked_age_seconds
     limit_text = lag.max_oldest_unacked_age
+    if limit_text is not None and age is None:
+        findings.append(
+            Unchecked(
+                f"{path}.lag.maxOldestUnackedAge",
+                "the messages awaiting an ack are no longer stored, so none can be timed",
+            )
+        )
     if limit_text is not None and age is not None and age > parse_duration(limit_text):
         findings.append(
             Finding(

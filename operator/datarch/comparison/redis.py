@@ -11,8 +11,8 @@ import re
 from datarch.claims import RedisExpectations, RedisKeyPattern, Store
 from datarch.durations import format_duration, parse_duration
 from datarch.errors import ClaimInvalid
-from datarch.findings import Finding, FindingKind, Severity
-from datarch.observations import ObservedRedis, RedisKeyPatternObs
+from datarch.findings import Finding, FindingKind, Outcome, Severity, Unchecked
+from datarch.observations import ObservedRedis, RedisKeyPatternObs, Unreadable
 
 # Redis's own memory units (redis.conf): k/m/g are powers of 1000, kb/mb/gb of 1024.
 _MEMORY_UNITS = {
@@ -46,11 +46,11 @@ def format_memory(size: int) -> str:
     return f"{size} bytes"
 
 
-def compare_redis(store: Store, observed: ObservedRedis) -> list[Finding]:
+def compare_redis(store: Store, observed: ObservedRedis) -> list[Outcome]:
     expected = store.redis
     if expected is None:
         return []
-    findings: list[Finding] = []
+    findings: list[Outcome] = []
     if expected.role is not None and expected.role != observed.role:
         findings.append(_different("role", expected.role, observed.role))
     findings += _memory(store, expected, observed)
@@ -66,10 +66,13 @@ def compare_redis(store: Store, observed: ObservedRedis) -> list[Finding]:
     findings += _databases(store, expected, observed)
     by_pattern = {p.pattern: p for p in observed.key_patterns}
     for pattern in expected.key_patterns or ():
+        path = f"patterns.{pattern.pattern}"
         seen = by_pattern.get(pattern.pattern)
-        # A pattern the probe did not read is left unjudged rather than guessed at.
         if seen is not None:
             findings += _key_pattern(pattern, seen)
+        else:  # neither judged nor passed: the check is incomplete
+            why = observed.unreadable.get(path, Unreadable("the probe did not read it"))
+            findings.append(Unchecked(path, why.reason, why.grant))
     return findings
 
 
@@ -97,23 +100,25 @@ def _memory(store: Store, expected: RedisExpectations, observed: ObservedRedis) 
     ]
 
 
-def _persistence(expected: RedisExpectations, observed: ObservedRedis) -> list[Finding]:
+def _persistence(expected: RedisExpectations, observed: ObservedRedis) -> list[Outcome]:
     persistence = expected.persistence
     if persistence is None:
         return []
-    findings = []
+    findings: list[Outcome] = []
     if persistence.aof is not None and persistence.aof != observed.aof:
         findings.append(_different("persistence.aof", _on(persistence.aof), _on(observed.aof)))
     save = None if observed.save is None else " ".join(observed.save.split())
+    # Both RDB fields come from the save rules: unread, neither can be judged.
+    why = observed.unreadable.get("persistence.save", Unreadable("the probe did not read it"))
     if persistence.rdb is not None:
         if save is None:
-            findings.append(_unreadable("persistence.rdb", _on(persistence.rdb)))
+            findings.append(Unchecked("persistence.rdb", why.reason, why.grant))
         elif persistence.rdb != bool(save):
             findings.append(_different("persistence.rdb", _on(persistence.rdb), _on(bool(save))))
     if persistence.save is not None:
         documented = " ".join(persistence.save.split())
         if save is None:
-            findings.append(_unreadable("persistence.save", documented or '""'))
+            findings.append(Unchecked("persistence.save", why.reason, why.grant))
         elif _save_rules(documented) != _save_rules(save):
             findings.append(_different("persistence.save", documented or '""', save or '""'))
     return findings
@@ -206,23 +211,6 @@ def _without_ttl(seen: RedisKeyPatternObs) -> str:
 def _different(path: str, expected: str, observed: str) -> Finding:
     return Finding(
         path, FindingKind.DIFFERENT, Severity.WARNING, expected=expected, observed=observed
-    )
-
-
-def _unreadable(path: str, expected: str) -> Finding:
-    # The claim states it and the probe could not read it: saying nothing would
-    # pass "could not check" off as "checked and fine", so it is a finding, but
-    # only an informational one, since nothing is known to differ.
-    return Finding(
-        path,
-        FindingKind.DIFFERENT,
-        Severity.INFO,
-        expected=expected,
-        observed="unknown",
-        message=(
-            "cannot be checked: CONFIG GET save is refused to the probe's user "
-            "or disabled on the server"
-        ),
     )
 
 

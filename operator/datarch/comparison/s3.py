@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from datarch.claims import S3Bucket, S3LifecycleRule, S3ObjectLock, Store
 from datarch.comparison.scope import in_scope
-from datarch.findings import Finding, FindingKind, Severity
+from datarch.findings import Finding, FindingKind, Outcome, Severity, Unchecked
 from datarch.observations import (
     ObservedS3,
     S3BucketObs,
@@ -28,15 +28,16 @@ _GRANTS = {
 _WHOLE_BUCKET = "(whole bucket)"  # path segment of a lifecycle rule without prefix or id
 
 
-def compare_s3(store: Store, observed: ObservedS3) -> list[Finding]:
+def compare_s3(store: Store, observed: ObservedS3) -> list[Outcome]:
     documented = store.s3.buckets if store.s3 and store.s3.buckets else []
     by_name = {bucket.name: bucket for bucket in observed.buckets}
-    findings: list[Finding] = []
+    findings: list[Outcome] = []
     for bucket in documented:
         seen = by_name.get(bucket.name)
-        # A bucket the probe did not read is left unjudged rather than guessed at.
         if seen is not None:
             findings += _bucket(store, bucket, seen)
+        else:  # neither judged nor passed: the check is incomplete
+            findings.append(Unchecked(bucket.name, "the probe did not read this bucket"))
     if store.strict:
         names = {bucket.name for bucket in documented}
         findings += [
@@ -47,7 +48,7 @@ def compare_s3(store: Store, observed: ObservedS3) -> list[Finding]:
     return findings
 
 
-def _bucket(store: Store, expected: S3Bucket, seen: S3BucketObs) -> list[Finding]:
+def _bucket(store: Store, expected: S3Bucket, seen: S3BucketObs) -> list[Outcome]:
     name = expected.name
     if not seen.exists:
         # Everything else about a missing bucket would only repeat this finding.
@@ -60,18 +61,10 @@ def _bucket(store: Store, expected: S3Bucket, seen: S3BucketObs) -> list[Finding
         "encryption": expected.encryption,
         "tags": expected.tags,
     }
-    findings = [
-        # Stated, and the server would not show it: saying nothing would pass
-        # "could not check" off as "checked and fine"; nothing is known to
-        # differ, so it is informational.
-        Finding(
-            f"{name}.{facet}",
-            FindingKind.DIFFERENT,
-            Severity.INFO,
-            expected=_describe(value),
-            observed="unknown",
-            message=f"cannot be checked: {seen.unreadable[facet]}",
-        )
+    # Stated, and the probe could not read it: "could not check", never a finding
+    # (nothing is known to differ) and never a pass (nothing is known to match).
+    findings: list[Outcome] = [
+        Unchecked(f"{name}.{facet}", seen.unreadable[facet].reason, seen.unreadable[facet].grant)
         for facet, value in stated.items()
         if value is not None and facet in seen.unreadable
     ]
@@ -114,16 +107,6 @@ def _bucket(store: Store, expected: S3Bucket, seen: S3BucketObs) -> list[Finding
     if readable("tags") and expected.tags is not None:
         findings += _tags(store, name, expected.tags, seen.tags)
     return findings
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, list):
-        return f"{len(value)} rules"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
-    if isinstance(value, S3ObjectLock):
-        return "enabled" if value.enabled else "disabled"
-    return str(value)
 
 
 def _anonymous_access(bucket: str, expected: str, observed: str) -> Finding:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from datarch.claims import RedisKeyPattern
 from datarch.errors import AccessDenied, StoreError, StoreTimeout, StoreUnreachable
-from datarch.observations import ObservedRedis, RedisKeyPatternObs
+from datarch.observations import ObservedRedis, RedisKeyPatternObs, Unreadable
 from datarch.probes.base import ClientPool, Target, lease
 
 # Keys SCAN visits per call: big enough to keep round trips few, small enough
@@ -39,6 +40,8 @@ SCAN_COUNT = 1000
 VISITS_PER_SAMPLED_KEY = 100
 # Error prefixes that mean "these credentials may not do this".
 _DENIED_PREFIXES = ("NOAUTH", "WRONGPASS", "NOPERM", "ERR AUTH", "ERR invalid password")
+# "User x has no permissions to run the 'ttl' command": the command a grant must add.
+_REFUSED_COMMAND = re.compile(r"run the '([a-z|]+)' command", re.IGNORECASE)
 
 
 class _Progress:
@@ -134,17 +137,25 @@ async def _read(client: Redis, target: Target, progress: _Progress) -> ObservedR
     if isinstance(info, Exception):
         raise info
     config: dict[str, str] = {}
+    unreadable: dict[str, Unreadable] = {}
     for answer in configs:
         if isinstance(answer, Exception):
             if not (_denied(answer) or _unknown_command(answer)):
                 raise answer
+            # INFO stands in for maxmemory and its policy; only the save rules are lost.
+            unreadable["persistence.save"] = _config_refused(answer)
             continue
         config.update({_text(k): _text(v) for k, v in answer.items()})
     patterns: list[RedisKeyPatternObs] = []
     expectations = target.store.redis
     for pattern in (expectations.key_patterns or []) if expectations else []:
         progress.step = f"scanning keys matching {pattern.pattern}"
-        patterns.append(await _scan(client, pattern))
+        try:
+            patterns.append(await _scan(client, pattern))
+        except RedisError as error:
+            if not _denied(error) or isinstance(error, AuthenticationError):
+                raise
+            unreadable[f"patterns.{pattern.pattern}"] = _scan_refused(error, pattern.pattern)
     role = str(info.get("role", "unknown"))
     return ObservedRedis(
         version=str(info.get("redis_version", "unknown")),
@@ -155,6 +166,26 @@ async def _read(client: Redis, target: Target, progress: _Progress) -> ObservedR
         save=config.get("save"),
         keyspace=_keyspace(info),
         key_patterns=tuple(patterns),
+        unreadable=unreadable,
+    )
+
+
+def _config_refused(error: BaseException) -> Unreadable:
+    if _unknown_command(error):
+        # Managed services (ElastiCache, Memorystore, Azure Cache) and `rename-command
+        # CONFIG ""` remove the command: no grant brings it back.
+        return Unreadable("the server does not offer CONFIG GET (disabled or renamed)")
+    return Unreadable("CONFIG GET is refused to the probe's user", grant="+config|get")
+
+
+def _scan_refused(error: BaseException, pattern: str) -> Unreadable:
+    """A refused SCAN or TTL names its command; a refused key names none (ACL key patterns)."""
+    command = _REFUSED_COMMAND.search(str(error))
+    if command:
+        name = command.group(1).lower()
+        return Unreadable(f"{name.upper()} is refused to the probe's user", grant=f"+{name}")
+    return Unreadable(
+        f"the probe's user may not read keys matching {pattern}", grant=f"%R~{pattern}"
     )
 
 

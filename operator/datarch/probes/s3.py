@@ -27,6 +27,7 @@ from datarch.observations import (
     S3LifecycleRuleObs,
     S3ObjectLockObs,
     S3PrefixObs,
+    Unreadable,
 )
 from datarch.probes.base import ClientPool, Target, lease
 
@@ -87,8 +88,14 @@ class _Reading:
             if s is not None and len(s.get_secret_value()) >= 6
         ]
 
-    def call(self, step: str, read: Callable[[], T], not_configured: T) -> T | _Unreadable:
-        """One request: `not_configured` when the bucket lacks the configuration."""
+    def call(
+        self, step: str, read: Callable[[], T], not_configured: T, action: str | None = None
+    ) -> T | _Unreadable:
+        """One request: `not_configured` when the bucket lacks the configuration.
+
+        `action`, the IAM action of a facet's read, makes a refusal that facet's
+        alone (unreadable, naming the action to grant) instead of the store's.
+        """
         if time.monotonic() > self.deadline:
             raise StoreTimeout(f"while {step}: no answer within {self.timeout:g}s")
         self.step = step
@@ -99,6 +106,10 @@ class _Reading:
                 return not_configured
             if error.code in _NOT_IMPLEMENTED:
                 return _Unreadable(f"the server does not implement it ({error.code})")
+            if error.code == "AccessDenied" and action is not None:
+                # The bucket answered (its existence check passed): only this
+                # facet is refused, so only this facet goes unchecked.
+                return _Unreadable(f"{action} is refused to the probe's credentials", action)
             raise self.failure(step, error) from error
         except Exception as error:
             raise self.failure(step, error) from error
@@ -134,6 +145,7 @@ class _Reading:
 @dataclass(frozen=True, slots=True)
 class _Unreadable:
     reason: str
+    grant: str | None = None
 
 
 def _reason(error: Exception) -> str:
@@ -245,32 +257,44 @@ def _read_bucket(reading: _Reading, name: str) -> S3BucketObs:
     exists = reading.call(f"checking bucket {name}", lambda: minio.bucket_exists(name), False)
     if exists is not True:
         return S3BucketObs(name=name, exists=False)
-    unreadable: dict[str, str] = {}
+    unreadable: dict[str, Unreadable] = {}
     try:
         versioning = reading.call(
             f"reading bucket versioning of {name}",
             lambda: minio.get_bucket_versioning(name).status,
             None,
+            "s3:GetBucketVersioning",
         )
         lock = reading.call(
             f"reading object lock configuration of {name}",
             lambda: minio.get_object_lock_config(name),
             None,
+            "s3:GetBucketObjectLockConfiguration",
         )
         no_rules: tuple[S3LifecycleRuleObs, ...] = ()
         lifecycle = reading.call(
             f"reading lifecycle rules of {name}",
             lambda: _lifecycle(_lifecycle_document(minio, name)),
             no_rules,
+            "s3:GetLifecycleConfiguration",
         )
         policy = reading.call(
-            f"reading bucket policy of {name}", lambda: minio.get_bucket_policy(name), ""
+            f"reading bucket policy of {name}",
+            lambda: minio.get_bucket_policy(name),
+            "",
+            "s3:GetBucketPolicy",
         )
         encryption = reading.call(
-            f"reading default encryption of {name}", lambda: minio.get_bucket_encryption(name), None
+            f"reading default encryption of {name}",
+            lambda: minio.get_bucket_encryption(name),
+            None,
+            "s3:GetEncryptionConfiguration",
         )
         tags = reading.call(
-            f"reading bucket tags of {name}", lambda: minio.get_bucket_tags(name), None
+            f"reading bucket tags of {name}",
+            lambda: minio.get_bucket_tags(name),
+            None,
+            "s3:GetBucketTagging",
         )
     except StoreError as error:
         # Deleted between the existence check and now: it is missing, not broken.
@@ -286,13 +310,15 @@ def _read_bucket(reading: _Reading, name: str) -> S3BucketObs:
         ("tags", tags),
     ):
         if isinstance(value, _Unreadable):
-            unreadable[facet] = value.reason
+            unreadable[facet] = Unreadable(value.reason, value.grant)
     anonymous = None
     if not isinstance(policy, _Unreadable):
         try:
             anonymous = anonymous_access(policy, name)
         except ValueError as error:
-            unreadable["anonymousAccess"] = f"the bucket policy is not readable JSON ({error})"
+            unreadable["anonymousAccess"] = Unreadable(
+                f"the bucket policy is not readable JSON ({error})"
+            )
     return S3BucketObs(
         name=name,
         exists=True,

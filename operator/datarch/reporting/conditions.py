@@ -69,6 +69,9 @@ NO_FINDINGS: Final = "NoFindings"
 FINDINGS_PRESENT: Final = "FindingsPresent"
 # No findings in the stores that were read, but some could not be read.
 STORES_NOT_CHECKED: Final = "StoresNotChecked"
+# No findings, every store read, but some documented field could not be read (the
+# probe's user lacks a grant, or the server does not show it): also JUnit's error type.
+FIELDS_NOT_CHECKED: Final = "FieldsNotChecked"
 
 # --- reasons: BackupsFresh and backups[] ---------------------------------------------
 

@@ -150,6 +150,13 @@ class _Families:
         self.store_up = gauge(
             "datarch_store_up", "1 when the store answered in the last pass.", "store", "kind"
         )
+        self.unchecked_fields = gauge(
+            "datarch_store_unchecked_fields",
+            "Documented fields of a store read in the last pass that the probe could not "
+            "read (a grant is missing); above 0 the claim's conformance is unknown.",
+            "store",
+            "kind",
+        )
         self.duration = HistogramMetricFamily(
             "datarch_verification_duration_seconds",
             "Duration of verification passes.",
@@ -211,6 +218,7 @@ class _Families:
             self.findings,
             self.conforming,
             self.store_up,
+            self.unchecked_fields,
             self.duration,
             self.last_verified,
             self.results,
@@ -252,6 +260,9 @@ class _Families:
                     counts[finding.severity] += 1
                 for severity, count in counts.items():
                     self.findings.add_metric([*labels, store.name, severity.value], count)
+                self.unchecked_fields.add_metric(
+                    [*labels, store.name, store.kind], len(store.unchecked)
+                )
             if isinstance(store.observation, ObservedNats):
                 self._add_consumers(labels, store.name, store.observation, series.named_consumers)
         for backup in verdict.backups:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from xml.etree import ElementTree
 
 from datarch.claims import Claim, Store
-from datarch.findings import Finding, sort_findings
+from datarch.findings import Finding, Unchecked, sort_findings
+from datarch.reporting.conditions import FIELDS_NOT_CHECKED
 from datarch.verification import StoreResult, Verdict
 
 _SEVERITY_MARK = {"critical": "CRIT", "warning": "WARN", "info": "INFO"}
@@ -32,6 +33,8 @@ def render_text(claim: Claim, verdict: Verdict) -> str:
                 lines.append(
                     f"  {_SEVERITY_MARK[f.severity.value]}  {f.kind.value:<10}  {f.path:<{width}}  {detail}"
                 )
+        for u in store.unchecked:
+            lines.append(f"  ????  {'unchecked':<10}  {u.describe()}")
         lines.append("")
     for backup in verdict.backups:
         lines.append(
@@ -47,7 +50,13 @@ def _store_state(store: StoreResult) -> str:
     if not store.reachable:
         return "absent, as documented"
     count = len(store.findings)
-    return "conforming" if count == 0 else f"{count} finding{'s' if count != 1 else ''}"
+    state = "conforming" if count == 0 else f"{count} finding{'s' if count != 1 else ''}"
+    if store.unchecked:
+        fields = len(store.unchecked)
+        plural = "s" if fields != 1 else ""
+        found = "no findings" if count == 0 else state
+        state = f"{found}, INCOMPLETE: {fields} documented field{plural} could not be checked"
+    return state
 
 
 def _expected_observed(finding: Finding) -> str:
@@ -64,6 +73,7 @@ def _closing_line(claim: Claim, verdict: Verdict) -> str:
     conforming (0)."""
     name = f"{claim.metadata.namespace}/{claim.metadata.name}"
     unchecked = [s.name for s in verdict.stores if not s.checked]
+    fields = [u.path for s in verdict.stores if s.checked for u in s.unchecked]
     unchecked_backups = [b.name for b in verdict.backups if not b.checked]
     stale = [b.name for b in verdict.backups if b.checked and not b.fresh]
     findings = verdict.findings
@@ -72,10 +82,12 @@ def _closing_line(claim: Claim, verdict: Verdict) -> str:
         if stale
         else ""
     )
-    if unchecked or unchecked_backups:
+    if unchecked or unchecked_backups or fields:
         parts = []
         if unchecked:
             parts.append(f"{len(unchecked)} store(s) could not be checked ({', '.join(unchecked)})")
+        if fields:
+            parts.append(f"{len(fields)} field(s) could not be checked ({', '.join(fields)})")
         if unchecked_backups:
             parts.append(
                 f"{len(unchecked_backups)} backup(s) could not be checked "
@@ -115,6 +127,7 @@ def render_json(claim: Claim, verdict: Verdict) -> str:
                 "reason": s.error_reason,
                 "message": s.message,
                 "findings": len(s.findings),
+                "unchecked": [u.as_dict() for u in s.unchecked],
             }
             for s in verdict.stores
         ],
@@ -167,6 +180,10 @@ def documented_objects(store: Store) -> Iterator[str]:
             yield f"patterns.{pattern.pattern}"
 
 
+def _relative(path: str) -> str:
+    return path.split("/", 1)[1] if "/" in path else ""
+
+
 def _owner(relative_path: str, objects: list[str]) -> str | None:
     """The longest documented object whose path is the finding's path or a prefix of it."""
     best = None
@@ -186,8 +203,11 @@ def render_junit(claim: Claim, verdict: Verdict) -> str:
         objects = list(dict.fromkeys(documented_objects(store)))
         by_case: dict[str, list[Finding]] = {name: [] for name in ["(store)", *objects]}
         for finding in result.findings:
-            relative = finding.path.split("/", 1)[1] if "/" in finding.path else ""
-            by_case[_owner(relative, objects) or "(store)"].append(finding)
+            by_case[_owner(_relative(finding.path), objects) or "(store)"].append(finding)
+        unchecked_by_case: dict[str, list[Unchecked]] = {}
+        for item in result.unchecked:
+            case_of = _owner(_relative(item.path), objects) or "(store)"
+            unchecked_by_case.setdefault(case_of, []).append(item)
         suite = ElementTree.SubElement(
             suites, "testsuite", name=f"{result.name} ({result.kind})", tests=str(len(by_case))
         )
@@ -198,6 +218,20 @@ def render_junit(claim: Claim, verdict: Verdict) -> str:
                 errors += 1
                 error = ElementTree.SubElement(case, "error", type=result.error_reason or "Error")
                 error.set("message", result.message)
+            elif case_name in unchecked_by_case:
+                # Could not check a documented field: an error, like an unreadable store,
+                # whatever was found beside it (listed in the text).
+                errors += 1
+                items = unchecked_by_case[case_name]
+                error = ElementTree.SubElement(
+                    case,
+                    "error",
+                    type=FIELDS_NOT_CHECKED,
+                    message=f"{len(items)} documented field(s) could not be checked",
+                )
+                error.text = "\n".join(
+                    [u.describe() for u in items] + [f.describe() for f in sort_findings(findings)]
+                )
             elif findings:
                 failures += 1
                 failure = ElementTree.SubElement(

@@ -118,18 +118,33 @@ def findings_message(findings: Iterable[Finding], store_order: Sequence[str]) ->
     return "; ".join(parts)
 
 
+def unchecked_fields_message(stores: Sequence[StoreResult]) -> str:
+    """`could not check 1 documented field: cache/persistence.save: could not check (...)...`."""
+    items = [u for s in stores if s.checked for u in s.unchecked]
+    if not items:
+        return ""
+    more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+    return f"could not check {_plural(len(items), 'documented field')}: {items[0].describe()}{more}"
+
+
 def conforming(verdict: Verdict) -> tuple[c.ConditionStatus, str, str]:
     """False on any finding: a store that could not be read cannot undo a difference another
     store showed. Unknown, never True, when nothing differs but some store was not read."""
     findings = verdict.findings
     unchecked = ", ".join(s.name for s in verdict.stores if not s.checked)
+    fields = unchecked_fields_message(verdict.stores)
     if findings:
         message = findings_message(findings, [s.name for s in verdict.stores])
         if unchecked:  # the count covers only the stores that were read: say so
             message = f"{message}; could not check {unchecked} (see StoresReachable)"
+        if fields:
+            message = f"{message}; {fields}"
         return c.FALSE, c.FINDINGS_PRESENT, message
     if unchecked:
-        return c.UNKNOWN, c.STORES_NOT_CHECKED, f"could not check {unchecked} (see StoresReachable)"
+        message = f"could not check {unchecked} (see StoresReachable)"
+        return c.UNKNOWN, c.STORES_NOT_CHECKED, f"{message}; {fields}" if fields else message
+    if fields:
+        return c.UNKNOWN, c.FIELDS_NOT_CHECKED, fields
     return c.TRUE, c.NO_FINDINGS, f"no findings in {_plural(len(verdict.stores), 'store')}"
 
 
@@ -164,12 +179,16 @@ def _store_status(store: StoreResult) -> StoreStatus:
     message = store.message
     if store.error_reason:
         message = f"{store.error_reason}: {store.message}" if store.message else store.error_reason
+    elif store.unchecked:
+        described = "; ".join(u.describe() for u in store.unchecked)
+        message = f"{c.FIELDS_NOT_CHECKED}: {described}"
     return StoreStatus(
         name=store.name,
         kind=store.kind,
         reachable=store.reachable,
         version=store.version,
         findings=len(store.findings),
+        unchecked=len(store.unchecked),
         last_observed_at=_second(store.observed_at) if store.observed_at else None,
         message=clip(message, 500),
     )
