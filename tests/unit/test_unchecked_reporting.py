@@ -21,7 +21,9 @@ from datarch.reporting.status import build_status
 from datarch.verification import StoreResult, Verdict
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-SAVE = Unchecked("cache/persistence.save", "CONFIG GET is refused to the probe's user", "+config|get")
+SAVE = Unchecked(
+    "cache/persistence.save", "CONFIG GET is refused to the probe's user", "+config|get"
+)
 CLAIM = Claim.model_validate(
     {
         "apiVersion": "datarch.io/v1alpha1",
