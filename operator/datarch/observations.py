@@ -167,7 +167,12 @@ class NatsConsumerObs:
     num_redelivered: int
     # 0 when nothing is outstanding; None when not read: the probe looks it up
     # only for consumers the claim names, and a message already gone cannot be timed.
+    # Never too high: when JetStream cannot say which message after the ack floor
+    # still awaits an ack (others were acked out of order or exhausted max_deliver),
+    # it is a lower bound, `exact` is False and `at_most` the upper bound.
     oldest_unacked_age_seconds: float | None
+    oldest_unacked_age_exact: bool = True
+    oldest_unacked_age_at_most_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -531,3 +531,47 @@ def test_strict_mode_reports_undocumented_objects_in_scope(
 def test_without_strict_mode_undocumented_objects_are_no_findings() -> None:
     nats = {"streams": [{"name": "EVENTS", "consumers": []}], "keyValues": [], "objectStores": []}
     assert compare_nats(store(nats), EVERYTHING) == []
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper", "limit", "outcome"),
+    [
+        (3.0, 26.3, "30s", "pass"),
+        (3.0, 26.3, "20s", "unchecked"),
+        (25.0, 26.3, "20s", "finding"),
+        (0.0, None, "20s", "unchecked"),
+    ],
+    ids=[
+        "both bounds within the limit pass",
+        "a limit between the bounds is could not check, not a false finding",
+        "a lower bound beyond the limit is a finding that says it is a bound",
+        "no upper bound and a lower bound within is could not check",
+    ],
+)
+def test_an_inexact_oldest_unacked_age_is_judged_only_where_its_bounds_decide(
+    lower: float, upper: float | None, limit: str, outcome: str
+) -> None:
+    facts = observed(
+        with_worker(
+            oldest_unacked_age_seconds=lower,
+            oldest_unacked_age_exact=False,
+            oldest_unacked_age_at_most_seconds=upper,
+        )
+    )
+    found = compare_nats(store(worker_claim(lag={"maxOldestUnackedAge": limit})), facts)
+    path = "EVENTS.consumers.worker.lag.maxOldestUnackedAge"
+    if outcome == "pass":
+        assert found == []
+    elif outcome == "finding":
+        (finding,) = found
+        assert isinstance(finding, Finding)
+        assert (finding.path, finding.expected, finding.observed) == (
+            path,
+            "<= 20s",
+            "at least 25s",
+        )
+        assert "lower bound" in finding.message
+    else:
+        (unchecked,) = found
+        assert isinstance(unchecked, Unchecked) and unchecked.path == path
+        assert "exhausted maxDeliver" in unchecked.reason

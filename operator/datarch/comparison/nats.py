@@ -185,17 +185,48 @@ def _compare_consumer(
                 "the messages awaiting an ack are no longer stored, so none can be timed",
             )
         )
-    if limit_text is not None and age is not None and age > parse_duration(limit_text):
-        findings.append(
+    if limit_text is not None and age is not None:
+        findings += _oldest_unacked(f"{path}.lag.maxOldestUnackedAge", limit_text, observed)
+    return findings
+
+
+def _oldest_unacked(path: str, limit_text: str, observed: NatsConsumerObs) -> list[Outcome]:
+    """Judge only what the bounds decide: the age read is never too high, `at_most` never too low."""
+    age = observed.oldest_unacked_age_seconds or 0.0
+    limit = parse_duration(limit_text)
+    if observed.oldest_unacked_age_exact:
+        if age <= limit:
+            return []
+        return [
+            Finding(path, FindingKind.DIFFERENT, _WARNING, f"<= {limit_text}", _duration_text(age))
+        ]
+    at_most = observed.oldest_unacked_age_at_most_seconds
+    why = (
+        "JetStream does not say which of the messages delivered after the ack floor still "
+        "await an ack (others were acknowledged out of order or exhausted maxDeliver)"
+    )
+    if age > limit:
+        return [
             Finding(
-                f"{path}.lag.maxOldestUnackedAge",
+                path,
                 FindingKind.DIFFERENT,
                 _WARNING,
                 f"<= {limit_text}",
-                _duration_text(age),
+                f"at least {_duration_text(age)}",
+                f"expected <= {limit_text}, observed at least {_duration_text(age)} (a lower "
+                f"bound: {why})",
             )
+        ]
+    if at_most is not None and at_most <= limit:
+        return []
+    upper = "unknown" if at_most is None else _duration_text(at_most)
+    return [
+        Unchecked(
+            path,
+            f"the oldest message awaiting an ack is between {_duration_text(age)} and {upper} "
+            f"old: {why}",
         )
-    return findings
+    ]
 
 
 # --- KV buckets and object stores -----------------------------------------------

@@ -12,15 +12,19 @@ Requests stay few and bounded, whatever the server holds:
 - one message get per filter subject of a consumer the claim names that has
   unacknowledged messages, to time the oldest of them.
 
-The oldest unacknowledged message is the first message after the consumer's
-ack floor that matches its filter: everything up to the floor is acknowledged,
-the message right after it is not (or the floor would have moved), and while
-`num_ack_pending > 0` it has been delivered (a consumer delivers in stream order).
-Its age is the consumer info's server timestamp (`ts`) minus the message's
-timestamp, both server clocks. Limits: a message the stream already removed
-(max age, max msgs) cannot be timed, so the next one still stored is, and when
-none is left the age is None; messages that exhausted max_deliver are counted
-the way the server's ack floor counts them.
+The oldest unacknowledged message lies after the consumer's ack floor (F) and
+at or before its last delivered message (D), and the `k = num_ack_pending`
+messages awaiting an ack are distinct sequences in (F, D]. The API does not say
+which: a message after the floor may have been acknowledged out of order, or
+have exhausted max_deliver (the server leaves the floor below it until nothing
+is pending). So the probe reads two bounds, with timestamps rising with the
+sequence: the first message after F on the consumer's filter (s1) is at least
+as old as the oldest awaiting one (an upper bound), and the first message at or
+after D - k + 1 at most as old (a lower bound, never too high). When s1 >= D - k
++ 1 both are the same message and the age is exact. Each age is the consumer
+info's server timestamp (`ts`) minus the message's timestamp, both server
+clocks. A message the stream already removed (max age, max msgs) cannot be
+timed, so the next one still stored is, and when none is left the age is None.
 """
 
 from __future__ import annotations
@@ -390,7 +394,7 @@ class _Reading:
         name = _name(info)
         observed: list[NatsConsumerObs] = []
         if consumers is not None:
-            ages = await asyncio.gather(
+            ages: list[_Age | None] = await asyncio.gather(
                 *(
                     self._oldest_unacked_age(
                         name, bool(config.get("allow_direct")), consumer, consumers.received
@@ -426,10 +430,12 @@ class _Reading:
 
     async def _oldest_unacked_age(
         self, stream: str, direct: bool, consumer: Mapping[str, Any], received: float
-    ) -> float | None:
-        if int(consumer.get("num_ack_pending", 0)) == 0:
-            return 0.0
+    ) -> _Age | None:
+        awaiting = int(consumer.get("num_ack_pending", 0))
+        if awaiting == 0:
+            return _Age(0.0)
         floor = int((consumer.get("ack_floor") or {}).get("stream_seq", 0))
+        last = int((consumer.get("delivered") or {}).get("stream_seq", 0))
         found = [
             message
             for subject in _filters(consumer.get("config") or {}) or (">",)
@@ -437,9 +443,16 @@ class _Reading:
         ]
         if not found:
             return None
-        _, published = min(found)
+        first, published = min(found)
         now = _timestamp(consumer["ts"]) if consumer.get("ts") else received
-        return max(now - published, 0.0)
+        # The newest sequence the oldest awaiting message can have: k distinct ones end at D.
+        newest_possible = last - awaiting + 1
+        if first >= newest_possible:
+            return _Age(max(now - published, 0.0))
+        reference = await self._message_after(stream, direct, newest_possible - 1, ">")
+        # Nothing stored from there on: the awaiting messages are gone, 0 is still a lower bound.
+        lower = 0.0 if reference is None else max(now - reference[1], 0.0)
+        return _Age(lower, exact=False, at_most=max(now - published, 0.0))
 
     async def _message_after(
         self, stream: str, direct: bool, floor: int, subject: str
@@ -476,11 +489,20 @@ class _ApiError(StoreUnreachable):
         self.code = code
 
 
+@dataclass(frozen=True, slots=True)
+class _Age:
+    """The oldest unacked message's age: exact, or a lower bound with its upper bound."""
+
+    seconds: float
+    exact: bool = True
+    at_most: float | None = None
+
+
 async def _nothing() -> None:
     return None
 
 
-def _consumer(info: Mapping[str, Any], age: float | None) -> NatsConsumerObs:
+def _consumer(info: Mapping[str, Any], age: _Age | None) -> NatsConsumerObs:
     config = info.get("config") or {}
     return NatsConsumerObs(
         name=_name(info),
@@ -494,7 +516,9 @@ def _consumer(info: Mapping[str, Any], age: float | None) -> NatsConsumerObs:
         num_pending=int(info.get("num_pending", 0)),
         num_ack_pending=int(info.get("num_ack_pending", 0)),
         num_redelivered=int(info.get("num_redelivered", 0)),
-        oldest_unacked_age_seconds=age,
+        oldest_unacked_age_seconds=None if age is None else age.seconds,
+        oldest_unacked_age_exact=True if age is None else age.exact,
+        oldest_unacked_age_at_most_seconds=None if age is None else age.at_most,
     )
 
 
