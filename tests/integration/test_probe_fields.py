@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from minio.commonconfig import DISABLED, ENABLED, GOVERNANCE, Filter
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from minio.objectlockconfig import YEARS, ObjectLockConfig
