@@ -58,6 +58,12 @@ class PgIndexObs:
     primary: bool
     method: str
     predicate: str | None = None
+    # Per key column: its operator class (schema-qualified outside pg_catalog), whether
+    # that is its type's default for the method, and its collation where it is not the
+    # column's own (an expression's: the database default), else None.
+    opclasses: tuple[str, ...] = ()
+    default_opclasses: tuple[bool, ...] = ()
+    collations: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,7 +156,7 @@ async def test_the_ordering_of_an_index_column_is_checked(pg_database: PgDatabas
             "app.Order.indexes.order_user_desc_idx.columns",
             "different",
             '("UserId" DESC)',
-            "(UserId)",
+            '("UserId")',
         ),
     ]
 

@@ -306,8 +306,13 @@ async def test_it_observes_indexes_columns_expressions_uniqueness_method_and_pre
     world: ObservedPostgres,
 ) -> None:
     users = indexes(by_name(world)["app.users"])
-    assert users["users_pkey"] == PgIndexObs("users_pkey", ("id",), True, True, "btree")
-    assert users["users_org_idx"] == PgIndexObs("users_org_idx", ("org_id",), False, False, "btree")
+    # operator classes are observed for every key column, with whether each is the default
+    assert users["users_pkey"] == PgIndexObs(
+        "users_pkey", ("id",), True, True, "btree", None, ("uuid_ops",), (True,), (None,)
+    )
+    assert users["users_org_idx"] == PgIndexObs(
+        "users_org_idx", ("org_id",), False, False, "btree", None, ("int8_ops",), (True,), (None,)
+    )
     assert users["users_lower_email_idx"] == PgIndexObs(
         "users_lower_email_idx",
         ("lower(email::text)",),
@@ -315,12 +320,24 @@ async def test_it_observes_indexes_columns_expressions_uniqueness_method_and_pre
         False,
         "btree",
         "status = 'active'::app.status",
+        opclasses=("text_ops",),
+        default_opclasses=(True,),
+        collations=(None,),
     )
     assert users["users_tags_idx"].method == "gin"
     # key columns only (INCLUDE is left out); a column of an expression index keeps its name;
     # an ordering other than the default follows the column, as pg_get_indexdef writes it
     assert users["users_mixed_idx"].columns == ("org_id", "lower(email::text)", "created_at DESC")
-    assert users["users_nick_idx"] == PgIndexObs("users_nick_idx", ("Nick",), False, False, "hash")
+    assert users["users_nick_idx"] == PgIndexObs(
+        "users_nick_idx",
+        ("Nick",),
+        False,
+        False,
+        "hash",
+        opclasses=("text_ops",),
+        default_opclasses=(True,),
+        collations=(None,),
+    )
 
 
 async def test_it_observes_check_and_exclusion_constraints(world: ObservedPostgres) -> None:
@@ -744,7 +761,7 @@ async def test_the_probe_never_writes_as_the_server_log_shows(schema: PgDatabase
     assert first_words <= ALLOWED_FIRST_WORDS, statements
     begins = [s for s in statements if s.upper().startswith("BEGIN")]
     assert len(begins) == 2 and all("READ ONLY" in b.upper() for b in begins)
-    assert any(s.startswith("SET LOCAL statement_timeout") for s in statements)
+    assert any("set_config('statement_timeout'" in s for s in statements)
 
 
 def test_the_log_parser_joins_multi_line_statements() -> None:

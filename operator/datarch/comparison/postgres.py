@@ -28,14 +28,25 @@ from datarch.claims import (
     Store,
     pg_identifier,
 )
+from datarch.comparison.postgres_keys import (
+    KeyPart,
+    collations_equal,
+    names_equal,
+    quote_qualified,
+    render_part,
+    split_key_part,
+)
 from datarch.comparison.postgres_normalisation import (
     ColumnTypes,
+    Schemas,
     expressions_equal,
     is_identifier,
     is_nextval,
     key_part,
     normalise_expression,
     parse_type,
+    quote_identifier,
+    split_ordering,
     types_equal,
 )
 from datarch.comparison.scope import in_scope
@@ -95,6 +106,8 @@ MIGRATION_TABLES = frozenset(
         "databasechangeloglock",
     }
 )
+# PostgreSQL creates plpgsql in every database (template1 has it): not the team's structure.
+BUILT_IN_EXTENSIONS = frozenset({"plpgsql"})
 _COUNTED_KINDS = ("table", "partitioned table")
 # Bare words a column default may be, as opposed to a string written without quotes.
 _DEFAULT_KEYWORDS = frozenset(
@@ -133,15 +146,53 @@ class _Comparison:
     def findings(self) -> Iterable[Finding]:
         expected, observed = self.expected, self.observed
         if expected.database is not None and pg_identifier(expected.database) != observed.database:
-            yield Finding("database", DIFFERENT, DATABASE, expected.database, observed.database)
+            # One cause, one finding: nothing documented can be judged in another database.
+            yield Finding(
+                "database",
+                DIFFERENT,
+                DATABASE,
+                pg_identifier(expected.database),
+                observed.database,
+                message=f"the DSN leads to database {observed.database}, not the documented "
+                f"{pg_identifier(expected.database)}: {self._unchecked()} not checked there",
+            )
+            return
+        documented_extensions = set()
         for name in expected.extensions or ():
             extension = pg_identifier(name)
+            documented_extensions.add(extension)
             if extension not in observed.extensions:
                 yield Finding(f"extensions.{extension}", MISSING, EXTENSION_MISSING, extension)
+        if self.store.strict:
+            for extension, version in sorted(observed.extensions.items()):
+                if extension not in documented_extensions | BUILT_IN_EXTENSIONS:
+                    yield Finding(
+                        f"extensions.{extension}",
+                        UNEXPECTED,
+                        UNDOCUMENTED,
+                        observed=f"{extension} {version}",
+                    )
         for schema in expected.schemas or ():
             yield from self._schema(pg_identifier(schema.name), schema.tables)
         if expected.migrations is not None:
             yield from _migrations(expected.migrations, observed.migrations)
+
+    def _unchecked(self) -> str:
+        """What the claim documents beyond the database, counted: `3 schemas, 12 tables`."""
+        expected = self.expected
+        schemas = expected.schemas or []
+        counts = [
+            (len(expected.extensions or ()), "extension"),
+            (len(schemas), "schema"),
+            (sum(len(s.tables or ()) for s in schemas), "table"),
+            (1 if expected.migrations else 0, "migration history"),
+        ]
+        parts = [
+            f"{n} {what}{'s' if n > 1 and what != 'migration history' else ''}"
+            for n, what in counts
+            if n
+        ]
+        return ", ".join(parts) or "nothing else documented was"
 
     def _schema(self, schema: str, tables: list[PgTable] | None) -> Iterable[Finding]:
         if schema not in self.observed.schemas:
@@ -200,6 +251,8 @@ class _Table:
         self.strict = comparison.store.strict and comparison.table_in_scope(observed)
         self.constraints = observed.constraints
         self.primary = next((c for c in observed.constraints if c.type == "p"), None)
+        # Where the claim's unqualified names are read: the table's schema, then public.
+        self.schemas: Schemas = (observed.schema, "public")
 
     @cached_property
     def column_names(self) -> frozenset[str]:
@@ -261,11 +314,12 @@ class _Table:
         if expected.type is not None:
             serial = parse_type(expected.type).serial
             if not types_equal(expected.type, observed.type):
+                # Both in format_type's spelling: `character varying(320)`, not `varchar(320)`.
                 yield Finding(
                     f"{self.path}.columns.{name}.type",
                     DIFFERENT,
                     COLUMN_TYPE,
-                    expected.type,
+                    str(parse_type(expected.type)),
                     observed.type,
                 )
         if expected.nullable is not None and expected.nullable != observed.nullable:
@@ -287,7 +341,7 @@ class _Table:
                     observed.default or _identity_text(observed),
                 )
         elif expected.default is not None and not _defaults_equal(
-            expected.default, observed.default
+            expected.default, observed.default, self.schemas
         ):
             yield Finding(
                 f"{self.path}.columns.{name}.default",
@@ -312,7 +366,9 @@ class _Table:
                     COLUMN_GENERATED_MISSING,
                     expected.generated,
                 )
-            elif not expressions_equal(expected.generated, observed.generated, self.column_types):
+            elif not expressions_equal(
+                expected.generated, observed.generated, self.column_types, self.schemas
+            ):
                 yield Finding(
                     f"{self.path}.columns.{name}.generated",
                     DIFFERENT,
@@ -327,10 +383,14 @@ class _Table:
         expected = _names(columns)
         path = f"{self.path}.primaryKey"
         if self.primary is None:
-            yield Finding(path, MISSING, KEY_MISSING, _list(expected))
+            yield Finding(path, MISSING, KEY_MISSING, _names_list(expected))
         elif self.primary.columns != expected:
             yield Finding(
-                path, DIFFERENT, KEY_DIFFERENT, _list(expected), _list(self.primary.columns)
+                path,
+                DIFFERENT,
+                KEY_DIFFERENT,
+                _names_list(expected),
+                _names_list(self.primary.columns),
             )
 
     def _unique(self, columns: list[str]) -> Iterable[Finding]:
@@ -346,7 +406,7 @@ class _Table:
             f"{self.path}.uniques.{_list(_names(columns))}",
             MISSING,
             KEY_MISSING,
-            _list(_names(columns)),
+            _names_list(_names(columns)),
         )
 
     def _foreign_keys(self, keys: list[PgForeignKey]) -> Iterable[Finding]:
@@ -384,7 +444,11 @@ class _Table:
     ) -> Iterable[Finding]:
         if found.columns != columns:
             yield Finding(
-                f"{path}.columns", DIFFERENT, KEY_DIFFERENT, _list(columns), _list(found.columns)
+                f"{path}.columns",
+                DIFFERENT,
+                KEY_DIFFERENT,
+                _names_list(columns),
+                _names_list(found.columns),
             )
         reference = key.references
         schema = pg_identifier(reference.schema_) if reference.schema_ else self.schema
@@ -394,8 +458,8 @@ class _Table:
                 f"{path}.references",
                 DIFFERENT,
                 KEY_DIFFERENT,
-                f"{schema}.{expected[1]}{_list(expected[2])}",
-                f"{found.ref_schema}.{found.ref_table}{_list(found.ref_columns)}",
+                f"{quote_qualified(f'{schema}.{expected[1]}')}{_names_list(expected[2])}",
+                f"{_qualified(found.ref_schema, found.ref_table)}{_names_list(found.ref_columns)}",
             )
         if key.on_delete is not None and key.on_delete != found.on_delete:
             yield Finding(
@@ -430,7 +494,13 @@ class _Table:
                 if found is not None and name is not None:
                     yield Finding(f"{path}.name", DIFFERENT, NAME_DIFFERENT, name, found.name)
             if found is None:
-                yield Finding(path, MISSING, INDEX_MISSING, _list(index.columns))
+                parts = [split_key_part(part) for part in index.columns]
+                yield Finding(
+                    path,
+                    MISSING,
+                    INDEX_MISSING,
+                    _list(render_part(p.body, p.collation, p.opclass) for p in parts),
+                )
                 continue
             matched.add(found.name)
             yield from self._index(path, index, columns, found)
@@ -447,19 +517,20 @@ class _Table:
                         f"{self.path}.indexes.{found.name}",
                         UNEXPECTED,
                         UNDOCUMENTED,
-                        observed=_list(found.columns),
+                        observed=_list(self._render_observed(found)),
                     )
 
     def _index(
         self, path: str, expected: PgIndex, columns: tuple[str, ...], found: PgIndexObs
     ) -> Iterable[Finding]:
-        if self._observed_key(found.columns) != columns:
+        parts = [split_key_part(part) for part in expected.columns]
+        if self._observed_key(found.columns) != columns or not self._options_equal(parts, found):
             yield Finding(
                 f"{path}.columns",
                 DIFFERENT,
                 INDEX_DIFFERENT,
-                _list(expected.columns),
-                _list(found.columns),
+                _list(render_part(p.body, p.collation, p.opclass) for p in parts),
+                _list(self._render_observed(found)),
             )
         if expected.unique is not None and expected.unique != found.unique:
             severity = INDEX_UNIQUE_MISSING if expected.unique else INDEX_DIFFERENT
@@ -473,19 +544,62 @@ class _Table:
         if expected.where is not None:
             if found.predicate is None:
                 yield Finding(f"{path}.where", DIFFERENT, INDEX_DIFFERENT, expected.where, None)
-            elif not expressions_equal(expected.where, found.predicate, self.column_types):
+            elif not expressions_equal(
+                expected.where, found.predicate, self.column_types, self.schemas
+            ):
                 yield Finding(
                     f"{path}.where", DIFFERENT, EXPRESSION_TEXT, expected.where, found.predicate
                 )
 
+    def _options_equal(self, parts: Sequence[KeyPart], found: PgIndexObs) -> bool:
+        """The collations and operator classes the claim names, against the observed ones."""
+        for position, part in enumerate(parts):
+            if part.opclass is not None and (
+                position >= len(found.opclasses)
+                or not names_equal(part.opclass, found.opclasses[position], self.schemas)
+            ):
+                return False
+            if part.collation is not None and (
+                position >= len(found.collations)
+                or not collations_equal(part.collation, found.collations[position], self.schemas)
+            ):
+                return False
+        return True
+
+    def _render_observed(self, found: PgIndexObs) -> list[str]:
+        """The observed key as pg_get_indexdef prints it, non-default operator classes shown."""
+        rendered = []
+        for position, part in enumerate(found.columns):
+            body, ordering = (
+                (quote_identifier(part), "") if part in self.column_names else split_ordering(part)
+            )
+            opclass = None
+            if position < len(found.opclasses) and not found.default_opclasses[position]:
+                opclass = found.opclasses[position]
+            collation = found.collations[position] if position < len(found.collations) else None
+            text = " ".join(
+                x
+                for x in (
+                    body,
+                    f"COLLATE {collation}" if collation else "",
+                    opclass or "",
+                    ordering.upper(),
+                )
+                if x
+            )
+            rendered.append(text)
+        return rendered
+
     def _expected_key(self, parts: Sequence[str]) -> tuple[str, ...]:
         """A claim's index or partition key: column names folded, expressions normalised."""
-        return tuple(key_part(part, self.column_types) for part in parts)
+        return tuple(
+            key_part(split_key_part(part).body, self.column_types, self.schemas) for part in parts
+        )
 
     def _observed_key(self, parts: Sequence[str]) -> tuple[str, ...]:
         """The probe's key: a column's raw name, or an expression's text to normalise."""
         return tuple(
-            part if part in self.column_names else key_part(part, self.column_types)
+            part if part in self.column_names else key_part(part, self.column_types, self.schemas)
             for part in parts
         )
 
@@ -503,7 +617,7 @@ class _Table:
         if found is None:
             yield Finding(path, MISSING, CHECK_MISSING, expression)
         elif expression is not None and not expressions_equal(
-            expression, found.definition or "", self.column_types
+            expression, found.definition or "", self.column_types, self.schemas
         ):
             yield Finding(
                 f"{path}.expression", DIFFERENT, EXPRESSION_TEXT, expression, found.definition
@@ -523,19 +637,26 @@ class _Table:
             )
         if self._expected_key(key) != self._observed_key(observed.partition_key):
             yield Finding(
-                f"{path}.key", DIFFERENT, PARTITIONING, _list(key), _list(observed.partition_key)
+                f"{path}.key",
+                DIFFERENT,
+                PARTITIONING,
+                _list(key),
+                _list(
+                    quote_identifier(p) if p in self.column_names else p
+                    for p in observed.partition_key
+                ),
             )
 
 
 @lru_cache(maxsize=65536)
-def _defaults_equal(expected: str, observed: str | None) -> bool:
+def _defaults_equal(expected: str, observed: str | None, schemas: Schemas) -> bool:
     if observed is None:
         return normalise_expression(expected) == "null"
     text = expected.strip()
     # `default: active` can only mean the string: a bare name is no valid default.
     if is_identifier(text) and not text.startswith('"') and text.lower() not in _DEFAULT_KEYWORDS:
         text = "'" + text + "'"
-    return expressions_equal(text, observed)
+    return expressions_equal(text, observed, (), schemas)
 
 
 def _identity_text(column: PgColumnObs) -> str | None:
@@ -558,7 +679,7 @@ def _migrations(expected: PgMigrations, observed: PgMigrationHistory | None) -> 
             MISSING,
             MIGRATIONS_MISSING,
             f"{expected.tool} history",
-            message=f"no {expected.tool} history table {table}",
+            message=f"no {expected.tool} history table (looked for {table})",
         )
         return
     if observed.failed:
@@ -678,6 +799,15 @@ def _list(items: Iterable[str]) -> str:
     return "(" + ",".join(items) + ")"
 
 
+def _qualified(schema: str | None, name: str | None) -> str:
+    return f"{quote_identifier(schema or '')}.{quote_identifier(name or '')}"
+
+
+def _names_list(names: Iterable[str]) -> str:
+    """Raw column names as SQL writes them: `(id,"orgId")`."""
+    return _list(quote_identifier(name) for name in names)
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -685,13 +815,18 @@ def _bool(value: bool) -> str:
 def _reference(schema: str, key: PgForeignKey) -> str:
     reference = key.references
     target = pg_identifier(reference.schema_) if reference.schema_ else schema
-    return f"{_list(_names(key.columns))} -> {target}.{pg_identifier(reference.table)}{_list(_names(reference.columns))}"
+    return (
+        f"{_names_list(_names(key.columns))} -> "
+        f"{_qualified(target, pg_identifier(reference.table))}"
+        f"{_names_list(_names(reference.columns))}"
+    )
 
 
 def _observed_reference(constraint: PgConstraintObs) -> str:
     return (
-        f"{_list(constraint.columns)} -> {constraint.ref_schema}.{constraint.ref_table}"
-        f"{_list(constraint.ref_columns)}"
+        f"{_names_list(constraint.columns)} -> "
+        f"{_qualified(constraint.ref_schema, constraint.ref_table)}"
+        f"{_names_list(constraint.ref_columns)}"
     )
 
 

@@ -190,13 +190,22 @@ def is_identifier(text: str) -> bool:
     return bool(_IDENTIFIER.match(text.strip()))
 
 
-def key_part(text: str, columns: ColumnTypes = ()) -> str:
+def quote_identifier(name: str) -> str:
+    """A raw name as PostgreSQL's quote_ident writes it: `email`, `"isActive"`, `"user"`."""
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) and name not in _RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def key_part(text: str, columns: ColumnTypes = (), schemas: Schemas = ()) -> str:
     """One element of an index or partition key: a column name, or a normalised expression,
     followed by its ordering where that is not the default (`created_at DESC`, as
     pg_get_indexdef writes it: ASC, NULLS LAST after ASC and NULLS FIRST after DESC
     are the defaults and say nothing)."""
     body, ordering = split_ordering(text)
-    body = pg_identifier(body) if is_identifier(body) else normalise_expression(body, columns)
+    body = (
+        pg_identifier(body) if is_identifier(body) else normalise_expression(body, columns, schemas)
+    )
     return f"{body} {ordering}" if ordering else body
 
 
@@ -350,6 +359,9 @@ _IMPLICIT_CASTS = {
 }
 
 ColumnTypes = tuple[tuple[str, str], ...]  # (column name, format_type), hashable for caching
+# The schemas an unqualified name in a claim is read in: the table's own, then public
+# (pg_catalog always). The probe renders every other name schema-qualified.
+Schemas = tuple[str, ...]
 
 
 def implicit_cast(source: str, target: str) -> bool:
@@ -363,7 +375,7 @@ def implicit_cast(source: str, target: str) -> bool:
 
 
 @lru_cache(maxsize=65536)
-def normalise_expression(text: str, columns: ColumnTypes = ()) -> str:
+def normalise_expression(text: str, columns: ColumnTypes = (), schemas: Schemas = ()) -> str:
     """A canonical spelling of an SQL expression, for comparing a claim with pg_get_expr.
 
     Folds unquoted words; drops quotes a plain lower-case name does not need;
@@ -376,8 +388,12 @@ def normalise_expression(text: str, columns: ColumnTypes = ()) -> str:
     that operator precedence makes redundant (pg_get_expr prints
     `(a || b) || c` and `(price * qty) > 0`). With the table's `columns`, a cast
     of a column to a type it reaches implicitly (integer to numeric) is dropped too.
+    A name qualified with one of `schemas` (or pg_catalog) is the unqualified name:
+    `public.items_id_seq` and `items_id_seq` name one sequence for a table in public.
+    An array of literals cast as a whole (`ARRAY['a']::kind[]`, as Prisma writes it)
+    is the array of cast literals PostgreSQL stores (`ARRAY['a'::kind]`).
     """
-    tokens = _tokens(text)
+    tokens = _drop_qualifiers(_tokens(text), frozenset(schemas) | {"pg_catalog"})
     tokens = _rewrite_typed_literals(tokens)
     tokens = _rewrite_cast_calls(tokens)
     tokens = _rewrite_in_lists(tokens)
@@ -392,8 +408,41 @@ def normalise_expression(text: str, columns: ColumnTypes = ()) -> str:
     return " ".join(tokens)
 
 
-def expressions_equal(expected: str, observed: str, columns: ColumnTypes = ()) -> bool:
-    return normalise_expression(expected, columns) == normalise_expression(observed, columns)
+def expressions_equal(
+    expected: str, observed: str, columns: ColumnTypes = (), schemas: Schemas = ()
+) -> bool:
+    return normalise_expression(expected, columns, schemas) == normalise_expression(
+        observed, columns, schemas
+    )
+
+
+_QUALIFIED_LITERAL = re.compile(r"""^'(?P<schema>"(?:[^"]|"")+"|[^".']+)\.(?P<rest>.+)'$""")
+
+
+def _drop_qualifiers(tokens: list[str], schemas: frozenset[str]) -> list[str]:
+    """`public . f` -> `f` and `'public.s'::regclass` -> `'s'::regclass` for the given schemas."""
+    out: list[str] = []
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        following = tokens[position + 1 : position + 3]
+        if (
+            len(following) == 2
+            and following[0] == "."
+            and _is_name(following[1])
+            and (not out or out[-1] != ".")
+            and _is_name(token)
+            and pg_identifier(token) in schemas
+        ):
+            position += 2
+            continue
+        if token.startswith("'") and tokens[position + 1 : position + 3] == ["::", "regclass"]:
+            match = _QUALIFIED_LITERAL.match(token)
+            if match and pg_identifier(match.group("schema")) in schemas:
+                token = "'" + match.group("rest") + "'"
+        out.append(token)
+        position += 1
+    return out
 
 
 def _tokens(text: str) -> list[str]:
@@ -490,7 +539,10 @@ def _is_implicit(operand: str, target: str, columns: dict[str, str]) -> bool:
 
 
 def _operand(out: list[str]) -> str | None:
-    """The single token a cast applies to: `x` in `x::t`, `x` in `(x)::t`."""
+    """The single token a cast applies to: `x` in `x::t`, `x` in `(x)::t`; an array of
+    literals counts as one literal (its cast, PostgreSQL moves onto each element)."""
+    if out[-1] == "]":
+        return _literal_array(out)
     if (
         len(out) >= 3
         and out[-1] == ")"
@@ -500,6 +552,20 @@ def _operand(out: list[str]) -> str | None:
         return out[-2]
     if out[-1] not in (")", "]"):
         return out[-1]
+    return None
+
+
+def _literal_array(out: list[str]) -> str | None:
+    """`'a'` for `array [ 'a' , 'b' ]` at the end of `out`: a non-empty array of literals."""
+    try:
+        opening = len(out) - 1 - out[::-1].index("[")
+    except ValueError:
+        return None
+    elements = out[opening + 1 : -1]
+    if opening == 0 or out[opening - 1] != "array" or not elements:
+        return None
+    if all(_is_literal(e) for e in elements[::2]) and all(c == "," for c in elements[1::2]):
+        return elements[0]
     return None
 
 

@@ -65,7 +65,18 @@ SELECT current_database(),
        ARRAY(SELECT nspname::text FROM pg_namespace
              WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1),
        ARRAY(SELECT extname::text FROM pg_extension ORDER BY 1),
-       ARRAY(SELECT extversion FROM pg_extension ORDER BY extname)
+       ARRAY(SELECT extversion FROM pg_extension ORDER BY extname),
+       ARRAY(SELECT oid FROM pg_opclass ORDER BY oid),
+       ARRAY(SELECT CASE WHEN n.nspname = 'pg_catalog' THEN quote_ident(o.opcname)
+                         ELSE quote_ident(n.nspname) || '.' || quote_ident(o.opcname) END
+             FROM pg_opclass o JOIN pg_namespace n ON n.oid = o.opcnamespace ORDER BY o.oid),
+       ARRAY(SELECT opcdefault FROM pg_opclass ORDER BY oid),
+       ARRAY(SELECT oid FROM pg_collation
+             WHERE oid IN (SELECT unnest(indcollation::oid[]) FROM pg_index) ORDER BY oid),
+       ARRAY(SELECT CASE WHEN n.nspname = 'pg_catalog' THEN quote_ident(c.collname)
+                         ELSE quote_ident(n.nspname) || '.' || quote_ident(c.collname) END
+             FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+             WHERE c.oid IN (SELECT unnest(indcollation::oid[]) FROM pg_index) ORDER BY c.oid)
 """.strip()
 
 RELATIONS = f"""
@@ -87,7 +98,7 @@ WHERE c.relkind IN {_RELKINDS} AND {_IN_SCHEMAS}
 # bench/postgres_verify.py: 20k columns of 17 distinct types, 9k defaults).
 COLUMNS = f"""
 SELECT a.attrelid, a.attnum, a.attname::text, a.atttypid, a.atttypmod, a.attnotnull,
-       a.attidentity::text, a.attgenerated::text
+       a.attidentity::text, a.attgenerated::text, a.attcollation
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -144,10 +155,12 @@ WHERE co.contype IN ('p', 'u', 'f', 'c', 'x') AND {_IN_SCHEMAS}
 """.strip()
 
 # Key columns only (INCLUDE columns are not part of what an index orders by), each
-# with its indoption bits (DESC, NULLS FIRST), which pg_get_indexdef of one column leaves out.
+# with its indoption bits (DESC, NULLS FIRST), operator class and collation, which
+# pg_get_indexdef of one column leaves out; ABOUT names the operator classes and collations.
 INDEXES = f"""
 SELECT x.indrelid, i.relname::text, (x.indkey::int2[])[0:x.indnkeyatts - 1],
        x.indisunique, x.indisprimary, am.amname::text,
+       (x.indclass::oid[])[0:x.indnkeyatts - 1], (x.indcollation::oid[])[0:x.indnkeyatts - 1],
        CASE WHEN x.indoption::int2[] && '{{1,2,3}}'::int2[]
             THEN (x.indoption::int2[])[0:x.indnkeyatts - 1] END,
        CASE WHEN x.indexprs IS NOT NULL THEN ARRAY(
@@ -162,30 +175,21 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN {_RELKINDS} AND {_IN_SCHEMAS}
 """.strip()
 
-# The history table is found by name, as the tool finds it: in the schema the
-# claim gives, else through the search_path (current_schema(), as golang-migrate,
-# alembic, prisma, flyway and liquibase default to). The search_path silently
-# skips a schema the role may not use, so a table of that name in such a schema
-# of the configured search_path is returned too: not readable is not missing.
+# The history table is found where the tool writes it, not through the reader's
+# search_path (the application that migrated had its own): in the schema the claim
+# gives, else the tool's fixed schema, else the schemas the claim documents and
+# public, in that order. The catalog names a table in a schema the role may not
+# use (USAGE) too: not readable is not missing.
 HISTORY_TABLE = """
-SELECT (SELECT n.nspname::text
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = to_regclass(
-            CASE WHEN %(schema)s::text IS NULL THEN format('%%I', %(table)s::text)
-                 ELSE format('%%I.%%I', %(schema)s::text, %(table)s::text) END)),
-       ARRAY(SELECT n.nspname::text
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE %(schema)s::text IS NULL AND c.relname = %(table)s::text
-               AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-               AND NOT has_schema_privilege(n.oid, 'USAGE')
-               AND n.nspname IN (
-                   SELECT CASE WHEN e IN ('$user', '"$user"') THEN current_user::text
-                               WHEN e LIKE '"%%"' THEN replace(substr(e, 2, length(e) - 2), '""', '"')
-                               ELSE lower(e) END
-                   FROM unnest(string_to_array(current_setting('search_path'), ',')) AS p(entry),
-                        btrim(p.entry) AS e)
-             ORDER BY 1)
+SELECT n.nspname::text, has_schema_privilege(n.oid, 'USAGE')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = %(table)s::text AND n.nspname = ANY(%(schemas)s::text[])
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 """.strip()
+
+PIN_SESSION = (
+    "SELECT set_config('statement_timeout', %(timeout)s, true), set_config('search_path', '', true)"
+)
 
 # The history is then read with the table's schema as the only search_path
 # entry, set as a parameter, so no claim-given name is ever part of SQL text.
@@ -194,7 +198,7 @@ SEARCH_PATH = "SELECT set_config('search_path', format('%%I', %(schema)s::text),
 
 @dataclass(frozen=True, slots=True)
 class HistoryTable:
-    schema: str | None  # None: resolved through the search_path
+    schema: str | None  # None: the claim's schemas, then public
     table: str
     query: str
 
@@ -422,15 +426,21 @@ class _Reader:
         expectations = target.store.postgres
         names = expectations.schemas if expectations and expectations.schemas else None
         self.schemas = sorted({pg_identifier(s.name) for s in names}) if names else None
+        # Where an unqualified history table is looked for: the documented schemas in the
+        # claim's order, then public.
+        self.documented = [*dict.fromkeys(pg_identifier(s.name) for s in names or ()), "public"]
         self.migrations = expectations.migrations if expectations else None
 
     async def read(self) -> ObservedPostgres:
         try:
             async with self.connection.transaction():
-                milliseconds = _statement_timeout_ms(self.target.timeout)
+                # An empty search_path (pg_catalog only), as pg_dump reads: every name outside
+                # pg_catalog is rendered schema-qualified, so no verdict depends on the
+                # search_path of the reader's role or DSN.
                 await self._run(
-                    "setting the statement timeout",
-                    sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(milliseconds)),
+                    "setting the statement timeout and search_path",
+                    PIN_SESSION,
+                    {"timeout": str(_statement_timeout_ms(self.target.timeout))},
                 )
                 return await self._read_catalog()
         except psycopg.Error as error:
@@ -449,12 +459,12 @@ class _Reader:
             return await cursor.fetchall()
 
     async def _read_catalog(self) -> ObservedPostgres:
-        ((database, version, version_num, schemas, ext_names, ext_versions),) = await self._run(
-            "reading the server version, schemas and extensions", ABOUT
-        )
+        (
+            (database, version, version_num, schemas, ext_names, ext_versions, *names),
+        ) = await self._run("reading the server version, schemas and extensions", ABOUT)
         # A store the docs say is absent: that it answered is all verification needs.
         absent = self.target.store.absent
-        tables = () if absent else await self._read_tables()
+        tables = () if absent else await self._read_tables(_Names(*names))
         migrations = await self._read_migrations(self.migrations) if self.migrations else None
         return ObservedPostgres(
             version=version,
@@ -467,7 +477,7 @@ class _Reader:
             queries=self.queries,
         )
 
-    async def _read_tables(self) -> tuple[PgTableObs, ...]:
+    async def _read_tables(self, names: _Names) -> tuple[PgTableObs, ...]:
         scope = {"schemas": self.schemas}
         relations = await self._run("listing tables", RELATIONS, scope)
         columns = await self._run("reading columns", COLUMNS, scope)
@@ -480,27 +490,32 @@ class _Reader:
         defaults = await self._run("reading column defaults", DEFAULTS, scope)
         constraints = await self._run("reading constraints", CONSTRAINTS, scope)
         indexes = await self._run("reading indexes", INDEXES, scope)
-        rows = _CatalogRows(relations, columns, types, defaults, constraints, indexes)
+        rows = _CatalogRows(relations, columns, types, defaults, constraints, indexes, names)
         with _collector_paused():
             return _assemble(rows)
 
     async def _read_migrations(self, migrations: PgMigrations) -> PgMigrationHistory:
         history = HISTORY[migrations.tool]
         schema = pg_identifier(migrations.schema_) if migrations.schema_ else history.schema
-        ((actual_schema, unusable),) = await self._run(
-            f"looking for the {migrations.tool} history",
-            HISTORY_TABLE,
-            {"schema": schema, "table": history.table},
+        candidates = [schema] if schema else self.documented
+        found: dict[str, bool] = dict(
+            await self._run(
+                f"looking for the {migrations.tool} history",
+                HISTORY_TABLE,
+                {"schemas": candidates, "table": history.table},
+            )
         )
-        if actual_schema is None:
-            if unusable:
+        usable = [s for s in candidates if found.get(s)]
+        if not usable:
+            if found:
                 raise AccessDenied(
                     f"while looking for the {migrations.tool} history on {self.where}: "
-                    f"{history.table} is in schema {', '.join(unusable)} of the search_path, "
+                    f"{history.table} is in schema {', '.join(sorted(found))}, "
                     "which this role may not use (no USAGE privilege)"
                 )
-            where = f"{schema}.{history.table}" if schema else history.table
+            where = ", ".join(f"{s}.{history.table}" for s in candidates)
             return PgMigrationHistory(tool=migrations.tool, table=where, found=False)
+        actual_schema = usable[0]
         await self._run(
             f"reading the {migrations.tool} history", SEARCH_PATH, {"schema": actual_schema}
         )
@@ -521,6 +536,18 @@ class _CatalogRows:
     defaults: list[TupleRow]
     constraints: list[TupleRow]
     indexes: list[TupleRow]
+    names: _Names
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """Operator classes and the collations indexes use, as ABOUT read them (parallel arrays)."""
+
+    opclass_oids: list[int]
+    opclass_names: list[str]
+    opclass_defaults: list[bool]
+    collation_oids: list[int]
+    collation_names: list[str]
 
 
 @contextmanager
@@ -552,7 +579,9 @@ def _assemble(rows: _CatalogRows) -> tuple[PgTableObs, ...]:
 
     columns_of: dict[int, list[PgColumnObs]] = defaultdict(list)
     attnames: dict[int, dict[int, str]] = defaultdict(dict)
-    for relid, attnum, name, typid, typmod, notnull, identity, generated in columns:
+    collation_of: dict[tuple[int, int], int] = {}
+    for relid, attnum, name, typid, typmod, notnull, identity, generated, collation in columns:
+        collation_of[(relid, attnum)] = collation
         expression = default_of.get((relid, attnum))
         columns_of[relid].append(
             PgColumnObs(
@@ -601,8 +630,24 @@ def _assemble(rows: _CatalogRows) -> tuple[PgTableObs, ...]:
             )
         )
 
+    known = rows.names
+    opclasses = dict(zip(known.opclass_oids, known.opclass_names, strict=True))
+    opclass_defaults = dict(zip(known.opclass_oids, known.opclass_defaults, strict=True))
+    collations = dict(zip(known.collation_oids, known.collation_names, strict=True))
     indexes_of: dict[int, list[PgIndexObs]] = defaultdict(list)
-    for relid, name, keys, unique, primary, method, options, expressions, predicate in indexes:
+    for (
+        relid,
+        name,
+        keys,
+        unique,
+        primary,
+        method,
+        classes,
+        index_collations,
+        options,
+        expressions,
+        predicate,
+    ) in indexes:
         key = _key(keys, expressions, attnames[relid])
         indexes_of[relid].append(
             PgIndexObs(
@@ -612,6 +657,13 @@ def _assemble(rows: _CatalogRows) -> tuple[PgTableObs, ...]:
                 primary=primary,
                 method=method,
                 predicate=predicate,
+                opclasses=tuple(opclasses.get(c, "") for c in classes),
+                default_opclasses=tuple(opclass_defaults.get(c, True) for c in classes),
+                collations=tuple(
+                    # An expression's own collation is the database default (100).
+                    collations.get(c) if c and c != collation_of.get((relid, k), 100) else None
+                    for k, c in zip(keys, index_collations, strict=True)
+                ),
             )
         )
 
