@@ -30,7 +30,6 @@ from datarch.errors import (
     SecretUnavailable,
     StoreError,
     StoreTimeout,
-    StoreUnreachable,
 )
 from datarch.findings import (
     Finding,
@@ -42,7 +41,7 @@ from datarch.findings import (
     sort_findings,
 )
 from datarch.observations import Observation
-from datarch.probes.addresses import check_connection
+from datarch.probes.addresses import check_connection, endpoints
 from datarch.probes.base import ClientPool, Target
 from datarch.secrets import S3_SECRET_KEY, SecretResolver, secret_key
 
@@ -174,6 +173,13 @@ async def resolve_target(store: Store, timeout: float, secrets: SecretResolver) 
     return Target(store, timeout, url=url, secret=await secrets.read(ref.name, key), secret_key=key)
 
 
+def _has_address(store: Store) -> bool:
+    connection = store.connection
+    return connection is not None and bool(
+        connection.secret_ref or connection.url or connection.endpoint
+    )
+
+
 async def verify_store(
     store: Store,
     timeout: float,
@@ -205,6 +211,8 @@ async def _verify_store(
     now: Callable[[], datetime],
 ) -> StoreResult:
     base = StoreResult(name=store.name, kind=store.kind, reachable=False)
+    if store.absent and not _has_address(store):
+        return replace(base, message="absent as documented (the claim gives no address to dial)")
     try:
         target = await resolve_target(store, timeout, secrets)
     except SecretUnavailable as error:
@@ -304,22 +312,61 @@ async def _unreadable(
 ) -> StoreResult:
     if clients is not None:
         await clients.discard(target.pool_key)  # a failed client is never reused
-    if store.absent:
-        if isinstance(error, StoreUnreachable) and not isinstance(error, StoreTimeout):
-            # The docs say nothing is there, and nothing answered: the documented state.
-            return replace(base, message=f"absent as documented ({error})")
-        if isinstance(error, AccessDenied):
-            # Refusing credentials takes a server: something is there.
-            finding = Finding(
-                store.name,
-                FindingKind.UNEXPECTED,
-                Severity.CRITICAL,
-                "absent",
-                "answered",
-                f"documented as absent, but a {store.kind} server answered ({error})",
-            )
-            return replace(base, reachable=True, findings=(finding,))
+    if not store.absent:
+        return replace(base, error_reason=error.reason, message=str(error))
+    answered, where = None, "its address"
+    if not isinstance(error, AccessDenied | StoreTimeout):
+        # The probe failed without a timeout: refused, or something answered that is not
+        # the kind's server. Only a dial tells them apart.
+        answered, where = await _answered(target)
+    return absence_result(base, store, error, answered, where)
+
+
+def absence_result(
+    base: StoreResult, store: Store, error: StoreError, answered: bool | None, where: str
+) -> StoreResult:
+    """A store documented as absent whose probe failed: absent only when nothing answered.
+
+    `answered`: True when something accepted a connection at `where`, False when every
+    address refused or did not resolve, None when no dial could tell.
+    """
+    if isinstance(error, AccessDenied) or answered:
+        # Refusing credentials, or answering in some other tongue, takes a server.
+        finding = Finding(
+            store.name,
+            FindingKind.UNEXPECTED,
+            Severity.CRITICAL,
+            "absent",
+            "answered",
+            f"documented as absent, but something answered at {where} ({error})",
+        )
+        return replace(base, reachable=True, findings=(finding,))
+    if answered is False and not isinstance(error, StoreTimeout):
+        # The docs say nothing is there, and nothing answered: the documented state.
+        return replace(base, message=f"absent as documented ({error})")
+    # A silent server is not an absent one: it could not be checked.
     return replace(base, error_reason=error.reason, message=str(error))
+
+
+async def _answered(target: Target) -> tuple[bool | None, str]:
+    """Whether anything accepts a connection at the store's addresses, within its timeout."""
+    found = endpoints(target)
+    if not found:
+        return None, "its address"
+    where = ", ".join(str(e) for e in found)
+    try:
+        async with asyncio.timeout(target.timeout):
+            for endpoint in found:
+                with contextlib.suppress(OSError):  # refused, unresolvable, no route
+                    if endpoint.socket_path:
+                        _, writer = await asyncio.open_unix_connection(endpoint.socket_path)
+                    else:
+                        _, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
+                    writer.close()
+                    return True, str(endpoint)
+    except TimeoutError:
+        return None, where
+    return False, where
 
 
 BackupChecker = Callable[[ClaimSpec, Sequence[StoreResult]], Awaitable[Sequence["BackupResult"]]]

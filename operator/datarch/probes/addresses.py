@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from datarch.errors import InvalidConnection
 from datarch.probes.base import Target
@@ -185,3 +186,117 @@ def _check_s3(target: Target) -> None:
     if re.search(r"[/?#@]", text.rstrip("/")):
         raise _fail(source, "an S3 endpoint is host[:port], with no path or user")
     _check_host_port(source, text.rstrip("/"))
+
+
+# --- where to dial -------------------------------------------------------------------
+
+DEFAULT_PORTS = {"postgres": 5432, "mongodb": 27017, "nats": 4222, "redis": 6379}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One address a store's driver would dial: host and port, or a Unix socket path."""
+
+    host: str
+    port: int = 0
+    socket_path: str | None = None
+
+    def __str__(self) -> str:
+        return self.socket_path or f"{self.host}:{self.port}"
+
+
+def endpoints(target: Target) -> list[Endpoint] | None:
+    """Every address the store's driver would dial, from an address check_connection accepted.
+
+    None when they cannot be told without the driver (DNS SRV records, libpq's
+    compiled-in default socket): absence is then not provable by dialling.
+    """
+    kind = target.store.kind
+    if kind == "s3":
+        connection = target.store.connection
+        text = ((connection.endpoint if connection else None) or target.url or "").strip()
+        if not text:
+            return None
+        secure = connection.secure if connection else True
+        for scheme, tls in (("https://", True), ("http://", False)):
+            if text.startswith(scheme):
+                text, secure = text[len(scheme) :], tls
+        return _host_ports(text.rstrip("/"), 443 if secure else 80)
+    source = _address_source(target)
+    if source is None:
+        return None
+    text, port = source.strip(), DEFAULT_PORTS[kind]
+    if kind == "postgres" and "://" not in text:
+        return _conninfo_endpoints(text, port)
+    found = _url_endpoints(kind, text, port)
+    if kind == "postgres" and found:  # a socket directory, as libpq takes it
+        found = [
+            Endpoint("", 0, f"{e.socket_path}/.s.PGSQL.{port}") if e.socket_path else e
+            for e in found
+        ]
+    return found
+
+
+def _url_endpoints(kind: str, text: str, port: int) -> list[Endpoint] | None:
+    found: list[Endpoint] = []
+    for url in text.split(",") if kind == "nats" else [text]:
+        scheme, separator, rest = url.strip().partition("://")
+        if not separator:  # nats: a bare host:port
+            rest, scheme = url.strip(), "nats"
+        if scheme in {"unix", "mongodb+srv"}:
+            return None if scheme == "mongodb+srv" else [Endpoint("", 0, _unix_path(rest))]
+        netloc = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+        if not netloc:
+            return None
+        found += _host_ports(netloc, port)
+    return found
+
+
+def _address_source(target: Target) -> str | None:
+    secret = target.secret.get_secret_value() if target.secret is not None else None
+    kind = target.store.kind
+    if kind == "nats" and target.secret_key == "creds":
+        return target.url
+    if kind == "redis" and secret is not None and "://" not in secret:
+        return target.url  # the Secret holds only a password
+    return secret if secret is not None else target.url
+
+
+def _host_ports(text: str, default_port: int) -> list[Endpoint]:
+    found = []
+    for hostport in text.split(","):
+        if hostport.startswith("["):
+            host, _, port = hostport[1:].partition("]")
+            port = port.removeprefix(":")
+        else:
+            host, _, port = hostport.partition(":")
+        if host.startswith("%2F") or host.startswith("%2f"):
+            found.append(Endpoint("", 0, unquote(host)))
+        else:
+            found.append(Endpoint(host, int(port) if port else default_port))
+    return found
+
+
+def _unix_path(rest: str) -> str:
+    return re.split(r"[?#]", rest.rpartition("@")[2], maxsplit=1)[0]
+
+
+def _conninfo_endpoints(text: str, default_port: int) -> list[Endpoint] | None:
+    params = {
+        match.group(1): match.group(2).strip("'")
+        for match in _CONNINFO.finditer(text)
+        if match.group(1) in {"host", "hostaddr", "port"}
+    }
+    hosts = (params.get("hostaddr") or params.get("host") or "").split(",")
+    ports = (params.get("port") or "").split(",")
+    if not hosts[0]:
+        return None
+    found = []
+    for index, host in enumerate(hosts):
+        port = ports[index] if index < len(ports) else ports[-1]
+        port_number = int(port) if port else default_port
+        if host.startswith("/"):
+            found.append(Endpoint("", 0, f"{host}/.s.PGSQL.{port_number}"))
+        else:
+            found.append(Endpoint(host, port_number))
+    return found

@@ -232,7 +232,11 @@ async def observe(target: Target, clients: ClientPool | None = None) -> Observed
 
     async def read(reading: _Reading) -> ObservedS3:
         async def every_bucket() -> tuple[str, ...]:
-            return await asyncio.to_thread(_list_buckets, reading) if target.store.strict else ()
+            if target.store.strict:
+                return await asyncio.to_thread(_list_buckets, reading)
+            if not names:  # nothing else would reach the server: prove it answers
+                await asyncio.to_thread(_prove_contact, reading)
+            return ()
 
         buckets, all_buckets = await asyncio.gather(
             asyncio.gather(*(asyncio.to_thread(_read_bucket, reading, name) for name in names)),
@@ -250,6 +254,21 @@ def _list_buckets(reading: _Reading) -> tuple[str, ...]:
     if isinstance(listed, _Unreadable):
         raise StoreUnreachable(f"while listing buckets: {listed.reason}")
     return tuple(sorted(bucket.name for bucket in listed))
+
+
+def _prove_contact(reading: _Reading) -> None:
+    """One signed request, so a store with no documented bucket still proves it was read.
+
+    A policy may deny listing buckets: `AccessDenied` still took a server that checked
+    the signature (a wrong key is InvalidAccessKeyId or SignatureDoesNotMatch).
+    """
+    try:
+        none: list[Any] = []
+        reading.call("listing buckets", reading.client.minio.list_buckets, none)
+    except AccessDenied as error:
+        cause = error.__cause__
+        if not (isinstance(cause, S3Error) and cause.code == "AccessDenied"):
+            raise
 
 
 def _read_bucket(reading: _Reading, name: str) -> S3BucketObs:
