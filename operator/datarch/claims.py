@@ -7,6 +7,7 @@ reading a claim file; no knowledge of any store driver.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
@@ -111,6 +112,43 @@ MaxAgeDuration = Annotated[
     Field(json_schema_extra=_top_duration_schema("1s")),
 ]
 Name = Annotated[str, Field(min_length=1, json_schema_extra={"maxLength": NAME_MAX})]
+
+# S3's bucket naming rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html):
+# 3 to 63 lowercase letters, digits, hyphens and dots, each dot-separated part beginning and
+# ending with a letter or digit (so no "..", ".-" or "-."). An OpenAPI pattern, not a CEL
+# rule: CEL inside the unbounded bucket list would exceed the API server's cost budget. The
+# rules no RE2 pattern can say (not an IP address, reserved affixes) are the CLI's and the
+# operator's, which parse every claim with these models.
+S3_BUCKET_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
+_S3_BUCKET = re.compile(S3_BUCKET_PATTERN)
+_IPV4 = re.compile(r"^[0-9]+([.][0-9]+){3}$")
+_S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def _check_bucket_name(value: str) -> str:
+    if not 3 <= len(value) <= 63:
+        raise ValueError("an S3 bucket name must be 3 to 63 characters long")
+    if not _S3_BUCKET.match(value):
+        raise ValueError(
+            "an S3 bucket name must have only lowercase letters, digits, hyphens and dots, and "
+            "begin and end with a letter or digit on each side of every dot"
+        )
+    if _IPV4.match(value):
+        raise ValueError("an S3 bucket name must not be formatted as an IP address")
+    if value.startswith(_S3_RESERVED_PREFIXES) or value.endswith(_S3_RESERVED_SUFFIXES):
+        raise ValueError(
+            "an S3 bucket name must not start with xn--, sthree- or amzn-s3-demo-, nor end "
+            "with -s3alias, --ol-s3, .mrap, --x-s3 or --table-s3 (reserved by S3)"
+        )
+    return value
+
+
+BucketName = Annotated[
+    str,
+    AfterValidator(_check_bucket_name),
+    Field(json_schema_extra={"pattern": S3_BUCKET_PATTERN, "minLength": 3, "maxLength": 63}),
+]
 
 
 class Model(BaseModel):
@@ -461,7 +499,7 @@ class S3ObjectLock(Model):
 
 
 class S3Bucket(Model):
-    name: Name = Field(description="Bucket name.")
+    name: BucketName = Field(description="Bucket name (S3's naming rules).")
     versioning: Literal["enabled", "suspended", "disabled"] | None = Field(
         default=None, description="Versioning state."
     )
@@ -591,7 +629,7 @@ class CronJobRef(Model):
 
 class BackupArtifact(Model):
     store: Name = Field(description="An s3 store of this claim.")
-    bucket: Name = Field(description="Bucket holding the artifacts.")
+    bucket: BucketName = Field(description="Bucket holding the artifacts (S3's naming rules).")
     prefix: str = Field(default="", description="Key prefix of the artifacts.")
     min_size_bytes: int | None = Field(
         default=None, ge=0, description="Smallest acceptable artifact."

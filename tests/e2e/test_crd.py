@@ -125,6 +125,17 @@ INVALID = [
         _mutated(["stores", 2, "s3", "buckets", 0, "versioning"], "on"),
         "spec.stores[2].s3.buckets[0].versioning",
     ),
+    *(
+        (
+            _mutated(["stores", 2, "s3", "buckets", 0, "name"], name),
+            "spec.stores[2].s3.buckets[0].name",
+        )
+        for name in ("../../etc", "a b", "UPPER_case", "a..b", "ab")
+    ),
+    (
+        _mutated(["backups", 0, "artifact", "bucket"], "../../etc"),
+        "spec.backups[0].artifact.bucket",
+    ),
     (_mutated(["timeout"], "30"), "spec.timeout"),
     (_mutated(["interval"], "0s"), "spec.interval: must be at least 1s"),
     (_mutated(["timeout"], "0s"), "spec.timeout: must be at least 100ms"),

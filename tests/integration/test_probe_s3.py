@@ -346,3 +346,25 @@ async def test_a_listing_that_never_answers_is_a_timeout_within_the_timeout(
         await newest_object(target([], endpoint=silent_server, timeout=1.0), "backups", "pg/")
 
     assert time.monotonic() - started < 2.0
+
+
+async def test_a_bucket_name_the_client_refuses_leaves_the_other_buckets_read(
+    s3_bucket: S3Bucket,
+) -> None:
+    """A claim stored before the CRD refused such names: the one bucket is not checked,
+    the rest of the store is (it was StoreUnreachable as a whole)."""
+    documented = target([{"name": s3_bucket.name}])
+    assert documented.store.s3 is not None and documented.store.s3.buckets is not None
+    bad = documented.store.s3.buckets[0].model_copy(update={"name": "../../etc"})
+    buckets = [bad, *documented.store.s3.buckets]
+    s3 = documented.store.s3.model_copy(update={"buckets": buckets})
+    store = documented.store.model_copy(update={"s3": s3})
+
+    observed = await observe(
+        Target(store, 10.0, None, None, None, documented.access_key, documented.secret_access_key)
+    )
+
+    assert [(b.name, b.exists) for b in observed.buckets] == [(s3_bucket.name, True)]
+    outcomes = compare_s3(store, observed)
+    assert [type(o).__name__ for o in outcomes] == ["Unchecked"]
+    assert outcomes[0].path == "../../etc"

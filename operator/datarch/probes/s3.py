@@ -19,6 +19,7 @@ from xml.etree import ElementTree
 import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
+from minio.helpers import check_bucket_name
 
 from datarch.errors import AccessDenied, StoreError, StoreTimeout, StoreUnreachable
 from datarch.observations import (
@@ -228,7 +229,10 @@ async def _with_client(
 async def observe(target: Target, clients: ClientPool | None = None) -> ObservedS3:
     """Every documented bucket's configuration, and in strict mode the names of all buckets."""
     expectations = target.store.s3
-    names = [bucket.name for bucket in (expectations.buckets or [])] if expectations else []
+    documented = [bucket.name for bucket in (expectations.buckets or [])] if expectations else []
+    # A name the client refuses is left unread (comparison: could not check) rather
+    # than failing the store's other buckets with it.
+    names = [name for name in documented if _valid_bucket_name(name)]
 
     async def read(reading: _Reading) -> ObservedS3:
         async def every_bucket() -> tuple[str, ...]:
@@ -245,6 +249,14 @@ async def observe(target: Target, clients: ClientPool | None = None) -> Observed
         return ObservedS3(buckets=tuple(buckets), all_buckets=all_buckets)
 
     return await _with_client(target, clients, read)
+
+
+def _valid_bucket_name(name: str) -> bool:
+    try:
+        check_bucket_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _list_buckets(reading: _Reading) -> tuple[str, ...]:
