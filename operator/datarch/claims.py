@@ -26,7 +26,13 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from datarch.documents import read_yaml_file
-from datarch.durations import DURATION_PATTERN, parse_duration
+from datarch.durations import (
+    BOUNDED_DURATION_PATTERN,
+    BOUNDED_DURATION_RULE,
+    DURATION_PATTERN,
+    check_bounded,
+    parse_duration,
+)
 from datarch.errors import ClaimInvalid
 from datarch.findings import Severity, SeverityOverride
 
@@ -66,6 +72,7 @@ def _at_least(minimum: str) -> Callable[[str], str]:
     floor = parse_duration(minimum)
 
     def check(value: str) -> str:
+        check_bounded(value)
         if parse_duration(value) < floor:
             raise ValueError(f"{value!r} is shorter than the minimum of {minimum}")
         return value
@@ -74,7 +81,8 @@ def _at_least(minimum: str) -> Callable[[str], str]:
 
 
 def _top_duration_schema(minimum: str) -> JsonDict:
-    """CEL rules for a top-level duration: well formed, and at least `minimum`."""
+    """CEL rules for a top-level duration: well formed, within what CEL converts, at least
+    `minimum`. Each rule is guarded by the one before, so a value gets one message."""
     return {
         "x-kubernetes-validations": [
             {
@@ -82,8 +90,12 @@ def _top_duration_schema(minimum: str) -> JsonDict:
                 "message": "must be a duration such as 30s, 5m or 168h",
             },
             {
-                # Guarded: a malformed value is refused by the rule above alone.
                 "rule": f"!self.matches('{DURATION_PATTERN}') "
+                f"|| self.matches('{BOUNDED_DURATION_PATTERN}')",
+                "message": BOUNDED_DURATION_RULE,
+            },
+            {
+                "rule": f"!self.matches('{BOUNDED_DURATION_PATTERN}') "
                 f"|| duration(self) >= duration('{minimum}')",
                 "message": f"must be at least {minimum}",
             },

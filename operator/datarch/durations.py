@@ -7,6 +7,18 @@ import re
 # Kept in one place: the CRD's CEL rule and the pydantic validator use the same pattern.
 DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$"
 
+# What CEL's duration() can convert: Go's time.Duration overflows past ~292 years, and the
+# API server then answers "type conversion error". Each unit at most once, largest first,
+# each number small enough that even all of them together stay below ~260 years.
+BOUNDED_DURATION_PATTERN = (
+    r"^([0-9]{1,6}([.][0-9]+)?h)?([0-9]{1,7}([.][0-9]+)?m)?([0-9]{1,9}([.][0-9]+)?s)?"
+    r"([0-9]{1,12}([.][0-9]+)?ms)?([0-9]{1,15}([.][0-9]+)?(us|µs))?([0-9]{1,18}([.][0-9]+)?ns)?$"
+)
+BOUNDED_DURATION_RULE = (
+    "must be at most 999999h (about 114 years), each unit once and the largest first, such as 1h30m"
+)
+_BOUNDED = re.compile(BOUNDED_DURATION_PATTERN)
+
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _WHOLE = re.compile(DURATION_PATTERN)
 _UNIT_SECONDS = {
@@ -40,3 +52,9 @@ def format_duration(seconds: float) -> str:
         f"{secs}s" if secs else "",
     ]
     return "".join(parts)
+
+
+def check_bounded(text: str) -> None:
+    """ValueError unless `text` is a duration the API server's CEL can convert."""
+    if not _BOUNDED.match(text):
+        raise ValueError(f"{text!r} {BOUNDED_DURATION_RULE}")

@@ -139,6 +139,13 @@ INVALID = [
     (_mutated(["timeout"], "30"), "spec.timeout"),
     (_mutated(["interval"], "0s"), "spec.interval: must be at least 1s"),
     (_mutated(["timeout"], "0s"), "spec.timeout: must be at least 100ms"),
+    # CEL's duration() overflows past ~292 years: "type conversion error" said nothing useful.
+    (_mutated(["interval"], "9999999999h"), "spec.interval: must be at most"),
+    (_mutated(["timeout"], "3000000h"), "spec.timeout: must be at most"),
+    (
+        _mutated(["backups", 0, "maxAge"], "99999999999999s"),
+        "spec.backups[0].maxAge: must be at most",
+    ),
 ]
 
 

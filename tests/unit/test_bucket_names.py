@@ -1,4 +1,4 @@
-"""S3 bucket names in a claim follow S3's naming rules, refused naming the field.
+"""S3 bucket names and top-level durations in a claim: refused in words a user understands, naming the field.
 
 Rules from Amazon S3's "General purpose bucket naming rules"
 (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html); the
@@ -100,3 +100,20 @@ def test_the_crd_pattern_agrees_with_the_cli_except_for_what_re2_cannot_say(name
 
 def test_the_crd_carries_the_bucket_pattern_for_buckets_and_artifacts() -> None:
     assert crd_yaml().count(S3_BUCKET_PATTERN) == 2
+
+
+@pytest.mark.parametrize("interval", ["9999999999h", "3000000h", "1h1h", "99999999999999s"])
+def test_an_absurd_interval_is_refused_in_words_a_user_understands(interval: str) -> None:
+    """The API server said "type conversion error from 'string' to
+    'google.protobuf.Duration'"; the CLI and the CRD now say the same plain thing."""
+    claim = _claim("uploads")
+    claim["spec"]["interval"] = interval
+    with pytest.raises(ClaimInvalid, match=r"spec\.interval: .*must be at most 999999h"):
+        parse_claim(claim)
+
+
+@pytest.mark.parametrize("interval", ["5m", "1h30m", "168h", "999999h", "86400s", "1.5h"])
+def test_ordinary_intervals_stay_valid(interval: str) -> None:
+    claim = _claim("uploads")
+    claim["spec"]["interval"] = interval
+    assert parse_claim(claim).spec.interval == interval
