@@ -21,7 +21,7 @@ from datarch.claims import Backup, BackupArtifact, ClaimSpec, Store
 from datarch.durations import format_duration, parse_duration
 from datarch.errors import DatarchError
 from datarch.observations import S3PrefixObs
-from datarch.probes.base import ClientPool, Target
+from datarch.probes.base import ClientPool, Target, within
 
 # The reasons a backup carries. datarch.reporting.conditions lists them with every other
 # reason, each with its comment; they are spelled here because reporting sits above.
@@ -387,7 +387,7 @@ async def observe_artifact(
     store = next(s for s in spec.stores if s.name == artifact.store)
     try:
         target = await resolve(store)
-        observed = await asyncio.wait_for(
+        observed = await within(
             s3.newest_object(target, artifact.bucket, artifact.prefix, clients),
             spec.timeout_seconds,
         )

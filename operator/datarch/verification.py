@@ -42,7 +42,7 @@ from datarch.findings import (
 )
 from datarch.observations import Observation
 from datarch.probes.addresses import check_connection, endpoints
-from datarch.probes.base import ClientPool, Target
+from datarch.probes.base import ClientPool, Target, within
 from datarch.secrets import S3_SECRET_KEY, SecretResolver, secret_key
 
 if TYPE_CHECKING:  # backups (and croniter) load only for claims that document backups
@@ -222,7 +222,7 @@ async def _verify_store(
     except InvalidConnection as error:
         return replace(base, error_reason=error.reason, message=str(error))
     try:
-        observed = await asyncio.wait_for(observe(target, clients), timeout)
+        observed = await within(observe(target, clients), timeout)
     except TimeoutError:
         timed_out = StoreTimeout(
             f"while reading {store.kind} store {store.name}: no answer within {timeout:g}s"

@@ -140,6 +140,39 @@ async def lease(
             await close_client(client)
 
 
+# Tasks given up on at their deadline, kept referenced until they end (asyncio holds
+# only weak references) and their outcome retrieved so none is logged as unhandled.
+_ABANDONED: set[asyncio.Task[Any]] = set()
+
+
+async def within(awaitable: Awaitable[T], timeout: float) -> T:
+    """`awaitable`'s result, or TimeoutError after exactly `timeout` seconds.
+
+    asyncio.wait_for waits for the cancelled work to finish, and a driver may take
+    its time there (psycopg waits up to 5 s for a server-side cancel, then 5 s more
+    before closing): a store's timeout would then be a wish, not a bound. Here the
+    work is cancelled and left to wind down on its own.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task in done:
+        return task.result()
+    task.cancel()
+    _ABANDONED.add(task)
+    task.add_done_callback(_forget)
+    raise TimeoutError
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()
+
+
 async def _close_quietly(entry: tuple[Any, Callable[[Any], Awaitable[None]]]) -> None:
     client, close_client = entry
     with contextlib.suppress(Exception):  # a broken client may fail to close; dropped anyway

@@ -301,6 +301,7 @@ class _Reading:
         version = _server_version(self.connection.client)
         claim = self.target.store.nats
         if claim is None:
+            await self._ping()  # nothing else is asked: prove a kept connection still answers
             return ObservedNats(version=version, streams=(), api_requests=0)
         # Consumers are listed only where the claim states a stream's consumers:
         # nothing else about them is compared.
@@ -324,6 +325,14 @@ class _Reading:
             streams=tuple(sorted(streams, key=lambda s: s.name)),
             api_requests=self.requests,
         )
+
+    async def _ping(self) -> None:
+        doing = "checking that the server answers"
+        left = max(self.deadline - asyncio.get_running_loop().time(), 0.001)
+        try:
+            await self.connection.client.flush(timeout=left)  # type: ignore[arg-type]
+        except Exception as error:
+            raise self.connection.translate(error, doing, self.target.timeout) from error
 
     async def _api(self, subject: str, request: Mapping[str, Any] | None, doing: str) -> Msg:
         async with self._slots:
