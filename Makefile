@@ -7,7 +7,7 @@ ENV_VARS = eval "$$($(DATARCH_ENV_PYTHON) $(DATARCH_ENV_PY) vars)"
 
 include dev/env.mk
 
-.PHONY: venv lint crds test test-unit test-integration test-e2e demo bench clean
+.PHONY: venv lint crds test test-unit test-integration test-e2e demo bench mutation clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -46,5 +46,16 @@ demo: venv env
 bench: venv env
 	$(ENV_VARS) && for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
+# Mutation testing, not part of `make test`: cosmic-ray changes probes/, comparison/ and
+# verification.py one mutant at a time (in place, restored after each: do not edit them
+# meanwhile) and reruns the tests against each. All of it takes
+# hours on two cores; a session in .mutation/ resumes where it stopped. Narrow it with
+#   make mutation MUTATE=operator/datarch/comparison/redis.py MUTATION_TESTS=tests/unit/test_compare_redis.py
+MUTATE ?= operator/datarch/probes operator/datarch/comparison operator/datarch/verification.py
+MUTATION_TESTS ?= tests/unit tests/integration
+mutation: venv env
+	$(BIN)/pip install --quiet -e '.[mutation]'
+	$(ENV_VARS) && $(BIN)/python dev/mutation.py $(MUTATE) -- $(MUTATION_TESTS)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .mutation $(VENV) .mypy_cache .ruff_cache .pytest_cache
