@@ -85,6 +85,10 @@ def run_operator(
     kopf.run(
         registry=build_registry(),
         standalone=True,  # one replica; no kopf peering CRDs needed on the cluster
+        # Without an identity kopf derives one from getpass.getuser(), which raises
+        # KeyError for a uid with no passwd entry: the image's 65532 has none. (Its type,
+        # a NewType of str, is not exported by kopf.)
+        identity=settings.instance,  # type: ignore[arg-type]
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         liveness_endpoint=f"http://{settings.health_host}:{settings.health_port}/healthz",

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import os
+import pwd
 import signal
 import socket
 import socketserver
@@ -76,15 +77,24 @@ class Operator:
     health_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, as_uid: int | None = None) -> None:
+        """Start it; `as_uid`: as that uid and gid (in a user namespace of its own, mapped to
+        this process's user, so files stay readable) with nothing naming a user in its
+        environment, as the image runs it (USER 65532:65532, no passwd entry)."""
         log = self.log_path.open("ab")
         environment = {
             **os.environ,
             "DATARCH_METRICS_HOST": "127.0.0.1",
             "DATARCH_HEALTH_HOST": "127.0.0.1",
         }
+        prefix: list[str] = []
+        if as_uid is not None:
+            for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):  # getpass.getuser() reads these
+                environment.pop(name, None)
+            prefix = ["unshare", "--user", f"--map-user={as_uid}", f"--map-group={as_uid}", "--"]
         self.process = subprocess.Popen(
             [
+                *prefix,
                 str(DATARCH),
                 "operator",
                 "--namespace",
@@ -540,6 +550,32 @@ async def test_a_claim_matching_the_real_stores_becomes_ready_with_metrics_and_o
     claim = claims.get("platform")
     assert claim["metadata"].get("finalizers") is None  # deletable while the operator is down
     assert not any(k.startswith("kopf") for k in claim["metadata"].get("annotations") or {})
+
+
+def uid_without_passwd_entry() -> int:
+    """The image's uid, or the next one below it that this host has no passwd entry for."""
+    for uid in range(65532, 60000, -1):
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+    raise AssertionError("every uid from 60001 to 65532 has a passwd entry")
+
+
+async def test_the_operator_verifies_as_a_uid_without_a_passwd_entry(
+    platform: Platform, claims: Claims, operator: Operator
+) -> None:
+    """The image runs as 65532:65532, a uid that neither it nor python:3.11-slim has in
+    /etc/passwd; kopf's default identity (getpass.getuser()) crashed the pod at start-up
+    on every cluster. Here the installed operator runs as such a uid (a user namespace
+    maps it); the node tier (tests/node) runs the image itself under the chart's
+    securityContext, on a read-only root filesystem."""
+    claims.apply("platform", platform.spec())
+    operator.start(as_uid=uid_without_passwd_entry())
+    await operator.ready()
+    ready = await claims.wait("platform", "Ready", "True")
+    assert ready["reason"] == "Verified"
+    assert claims.get("platform")["status"]["summary"]["stores"] == "5/5"
 
 
 async def test_dropping_an_index_is_a_finding_and_an_event_until_the_index_is_back(
