@@ -405,6 +405,14 @@ class ConsumerLag(Model):
     max_oldest_unacked_age: Duration | None = Field(
         default=None, description="Oldest unacknowledged message may be at most this old."
     )
+    max_max_delivered: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Most messages allowed to have exhausted maxDeliver (abandoned, not lag), as "
+            "counted in a stream recording the consumer's MAX_DELIVERIES advisories."
+        ),
+    )
 
 
 class NatsConsumer(Model):

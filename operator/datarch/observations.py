@@ -179,6 +179,10 @@ class NatsConsumerObs:
     oldest_unacked_age_seconds: float | None
     oldest_unacked_age_exact: bool = True
     oldest_unacked_age_at_most_seconds: float | None = None
+    # Messages that exhausted max_deliver, as counted by a stream recording the
+    # consumer's MAX_DELIVERIES advisories; None when no stream records them (the
+    # server itself keeps no count).
+    num_max_delivered: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

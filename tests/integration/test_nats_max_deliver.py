@@ -1,4 +1,5 @@
-"""A message that exhausted MaxDeliver is not lag: the oldest unacked age never counts it.
+"""A message that exhausted MaxDeliver is not lag: the oldest unacked age never counts it,
+and abandoned messages are counted as their own fact where their advisories are kept.
 
 The server leaves the consumer's ack floor below such a message until nothing
 is pending, so "the first message after the ack floor" is the abandoned one.
@@ -40,10 +41,20 @@ def _store(stream: str, lag: dict[str, Any]) -> Store:
     )
 
 
-async def _poisoned(nats_js: NatsStreams) -> str:
+async def _poisoned(nats_js: NatsStreams, *, recorded: bool = False) -> str:
     """MaxDeliver 2, AckWait 1s: a poison message delivered twice and abandoned, then one
-    good message delivered and awaiting its ack. Returns the stream name."""
+    good message delivered and awaiting its ack. Returns the stream name.
+
+    `recorded`: a dead-letter stream keeps the consumer's MAX_DELIVERIES advisories,
+    as the NATS docs suggest for finding abandoned messages."""
     stream, subject = f"{nats_js.prefix}POISON", f"{nats_js.subject_prefix}.poison"
+    if recorded:
+        await nats_js.js.add_stream(
+            StreamConfig(
+                name=f"{nats_js.prefix}DEAD",
+                subjects=[f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.*"],
+            )
+        )
     await nats_js.js.add_stream(StreamConfig(name=stream, subjects=[f"{subject}.>"]))
     await nats_js.js.add_consumer(
         stream,
@@ -109,3 +120,47 @@ async def test_bounds_within_the_claim_pass_and_a_lower_bound_beyond_it_is_a_fin
     assert isinstance(finding, Finding)
     assert finding.observed is not None and finding.observed.startswith("at least ")
     assert "lower bound" in finding.message
+
+
+async def test_abandoned_messages_are_counted_where_a_stream_records_their_advisories(
+    nats_js: NatsStreams,
+) -> None:
+    stream = await _poisoned(nats_js, recorded=True)
+    none_allowed, one_allowed = (
+        _store(stream, {"maxMaxDelivered": 0}),
+        _store(stream, {"maxMaxDelivered": 1}),
+    )
+
+    observed = await observe(
+        Target(
+            store=none_allowed, timeout=TIMEOUT, secret=SecretStr(nats_js.ro_url), secret_key="url"
+        )
+    )
+
+    (found,) = [s for s in observed.streams if s.name == stream]
+    assert found.consumers[0].num_max_delivered == 1
+    (finding,) = compare_nats(none_allowed, observed)
+    assert isinstance(finding, Finding)
+    assert (finding.path, finding.expected, finding.observed) == (
+        f"{stream}.consumers.worker.lag.maxMaxDelivered",
+        "<= 0",
+        "1",
+    )
+    assert compare_nats(one_allowed, observed) == []
+
+
+async def test_without_a_record_of_the_advisories_abandoned_messages_are_could_not_check(
+    nats_js: NatsStreams,
+) -> None:
+    stream = await _poisoned(nats_js)
+    store = _store(stream, {"maxMaxDelivered": 0})
+
+    observed = await observe(
+        Target(store=store, timeout=TIMEOUT, secret=SecretStr(nats_js.ro_url), secret_key="url")
+    )
+
+    (found,) = [s for s in observed.streams if s.name == stream]
+    assert found.consumers[0].num_max_delivered is None
+    (unchecked,) = compare_nats(store, observed)
+    assert isinstance(unchecked, Unchecked)
+    assert "MAX_DELIVERIES" in unchecked.reason

@@ -575,3 +575,42 @@ def test_an_inexact_oldest_unacked_age_is_judged_only_where_its_bounds_decide(
         (unchecked,) = found
         assert isinstance(unchecked, Unchecked) and unchecked.path == path
         assert "exhausted maxDeliver" in unchecked.reason
+
+
+@pytest.mark.parametrize(
+    ("count", "limit", "expected"),
+    [(None, 0, "unchecked"), (0, 0, "pass"), (3, 3, "pass"), (4, 3, "finding")],
+    ids=["no record is could not check", "none abandoned", "at the bound", "beyond the bound"],
+)
+def test_abandoned_messages_are_judged_against_their_own_bound(
+    count: int | None, limit: int, expected: str
+) -> None:
+    facts = observed(with_worker(num_max_delivered=count))
+    found = compare_nats(store(worker_claim(lag={"maxMaxDelivered": limit})), facts)
+    path = "EVENTS.consumers.worker.lag.maxMaxDelivered"
+    if expected == "pass":
+        assert found == []
+    elif expected == "finding":
+        assert found == [Finding(path, FindingKind.DIFFERENT, Severity.WARNING, "<= 3", "4")]
+    else:
+        (unchecked,) = found
+        assert isinstance(unchecked, Unchecked) and unchecked.path == path
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "matches"),
+    [
+        ("a.b.c", "a.b.c", True),
+        ("a.*.c", "a.b.c", True),
+        ("a.>", "a.b.c", True),
+        ("a.b.c.>", "a.b.c", False),
+        ("a.*", "a.b.c", False),
+        ("a.b", "a.b.c", False),
+        ("a.b.c.d", "a.b.c", False),
+        ("x.>", "a.b.c", False),
+    ],
+)
+def test_subjects_match_as_nats_matches_them(pattern: str, subject: str, matches: bool) -> None:
+    from datarch.probes.nats import subject_matches  # noqa: PLC0415  (a pure function)
+
+    assert subject_matches(pattern, subject) is matches

@@ -42,6 +42,7 @@ DESIGN_NAMES = {
     "datarch_nats_consumer_num_pending",
     "datarch_nats_consumer_num_ack_pending",
     "datarch_nats_consumer_num_redelivered",
+    "datarch_nats_consumer_num_max_delivered",  # extends DESIGN.md: abandoned messages
     "datarch_nats_consumer_oldest_unacked_age_seconds",
     "datarch_backup_last_success_timestamp_seconds",
     "datarch_backup_age_seconds",

@@ -176,6 +176,8 @@ def _compare_consumer(
                     f"{path}.{field}", FindingKind.DIFFERENT, _WARNING, f"<= {limit}", str(figure)
                 )
             )
+    if lag.max_max_delivered is not None:
+        findings += _max_delivered(f"{path}.lag.maxMaxDelivered", lag.max_max_delivered, observed)
     age = observed.oldest_unacked_age_seconds
     limit_text = lag.max_oldest_unacked_age
     if limit_text is not None and age is None:
@@ -188,6 +190,22 @@ def _compare_consumer(
     if limit_text is not None and age is not None:
         findings += _oldest_unacked(f"{path}.lag.maxOldestUnackedAge", limit_text, observed)
     return findings
+
+
+def _max_delivered(path: str, limit: int, observed: NatsConsumerObs) -> list[Outcome]:
+    """Abandoned messages are their own fact: counted only where the advisories are kept."""
+    count = observed.num_max_delivered
+    if count is None:
+        return [
+            Unchecked(
+                path,
+                "JetStream keeps no count of messages that exhausted maxDeliver, and no stream "
+                "records this consumer's $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES advisories",
+            )
+        ]
+    if count <= limit:
+        return []
+    return [Finding(path, FindingKind.DIFFERENT, _WARNING, f"<= {limit}", str(count))]
 
 
 def _oldest_unacked(path: str, limit_text: str, observed: NatsConsumerObs) -> list[Outcome]:

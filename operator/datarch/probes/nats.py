@@ -10,7 +10,10 @@ Requests stay few and bounded, whatever the server holds:
 - `$JS.API.CONSUMER.LIST.<stream>`, one per 256 consumers, only for the streams
   whose consumers the claim lists (even as an empty list);
 - one message get per filter subject of a consumer the claim names that has
-  unacknowledged messages, to time the oldest of them.
+  unacknowledged messages, to time the oldest of them (and one more when the
+  API leaves it ambiguous, for a lower bound);
+- `$JS.API.STREAM.INFO.<recorder>`, one per named consumer and stream recording
+  its MAX_DELIVERIES advisories, to count the messages it abandoned.
 
 The oldest unacknowledged message lies after the consumer's ack floor (F) and
 at or before its last delivered message (D), and the `k = num_ack_pending`
@@ -38,7 +41,7 @@ import re
 import socket
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +63,9 @@ PAGE_SIZE = 256
 CONCURRENCY = 16
 # err_code values meaning JetStream is off for the server or the account.
 JETSTREAM_DISABLED = {10039, 10076}
+# Published once per message that exhausts a consumer's max_deliver: the only record of
+# it (the consumer info keeps no count), kept where a stream captures the subject.
+MAX_DELIVERIES = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 NO_MESSAGE = 10037
 STREAM_NOT_FOUND = 10059
 # NATS stream and consumer names: no whitespace, no subject tokens or wildcards,
@@ -296,6 +302,8 @@ class _Reading:
         self.requests = 0
         self.deadline = deadline
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        # (name, subjects) of every stream: those capturing MAX_DELIVERIES advisories count them.
+        self._recorders: list[tuple[str, tuple[str, ...]]] = []
 
     async def observed(self) -> ObservedNats:
         version = _server_version(self.connection.client)
@@ -311,6 +319,9 @@ class _Reading:
             if stream.consumers is not None and valid_name(stream.name)
         }
         infos = await self._streams()
+        self._recorders = [
+            (_name(info), tuple((info.get("config") or {}).get("subjects") or ())) for info in infos
+        ]
         listed = [info for info in infos if _name(info) in named]
         consumer_lists = await asyncio.gather(*(self._consumers(_name(info)) for info in listed))
         consumers = {_name(info): found for info, found in zip(listed, consumer_lists, strict=True)}
@@ -413,7 +424,18 @@ class _Reading:
                     for consumer in consumers.infos
                 )
             )
-            observed = [_consumer(c, age) for c, age in zip(consumers.infos, ages, strict=True)]
+            abandoned: list[int | None] = await asyncio.gather(
+                *(
+                    self._max_delivered(name, _name(consumer))
+                    if _name(consumer) in named_consumers
+                    else _nothing()
+                    for consumer in consumers.infos
+                )
+            )
+            observed = [
+                replace(_consumer(c, age), num_max_delivered=count)
+                for c, age, count in zip(consumers.infos, ages, abandoned, strict=True)
+            ]
         mirror = config.get("mirror") or {}
         return NatsStreamObs(
             name=name,
@@ -436,6 +458,27 @@ class _Reading:
             messages=int(state.get("messages", 0)),
             history=int(config.get("max_msgs_per_subject", -1)),
         )
+
+    async def _max_delivered(self, stream: str, consumer: str) -> int | None:
+        """MAX_DELIVERIES advisories of this consumer kept by the streams that record them
+        (the most any of them holds), None when no stream records them."""
+        subject = f"{MAX_DELIVERIES}.{stream}.{consumer}"
+        recorders = [
+            name
+            for name, patterns in self._recorders
+            if any(subject_matches(pattern, subject) for pattern in patterns)
+        ]
+        if not recorders:
+            return None
+        counts = []
+        for recorder in recorders:
+            body = await self._api_json(
+                f"{API}.STREAM.INFO.{recorder}",
+                {"subjects_filter": subject},
+                f"while counting {MAX_DELIVERIES} advisories in stream {recorder}",
+            )
+            counts.append(int(((body.get("state") or {}).get("subjects") or {}).get(subject, 0)))
+        return max(counts)
 
     async def _oldest_unacked_age(
         self, stream: str, direct: bool, consumer: Mapping[str, Any], received: float
@@ -529,6 +572,17 @@ def _consumer(info: Mapping[str, Any], age: _Age | None) -> NatsConsumerObs:
         oldest_unacked_age_exact=True if age is None else age.exact,
         oldest_unacked_age_at_most_seconds=None if age is None else age.at_most,
     )
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    wanted, tokens = pattern.split("."), subject.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or (token != "*" and token != tokens[index]):
+            return False
+    return len(wanted) == len(tokens)
 
 
 def _name(info: Mapping[str, Any]) -> str:

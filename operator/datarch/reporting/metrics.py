@@ -186,9 +186,16 @@ class _Families:
             "Messages redelivered at least once.",
             *consumer,
         )
+        self.num_max_delivered = gauge(
+            "datarch_nats_consumer_num_max_delivered",
+            "Messages that exhausted max_deliver (abandoned, not lag), as recorded by a stream "
+            "keeping the consumer's MAX_DELIVERIES advisories; absent when none does.",
+            *consumer,
+        )
         self.oldest_unacked = gauge(
             "datarch_nats_consumer_oldest_unacked_age_seconds",
-            "Age of the oldest unacknowledged message.",
+            "Age of the oldest unacknowledged message; never too high: a lower bound when "
+            "JetStream cannot say which message still awaits an ack.",
             *consumer,
         )
         self.backup_last_success = gauge(
@@ -225,6 +232,7 @@ class _Families:
             self.num_pending,
             self.num_ack_pending,
             self.num_redelivered,
+            self.num_max_delivered,
             self.oldest_unacked,
             self.backup_last_success,
             self.backup_age,
@@ -283,6 +291,8 @@ class _Families:
                 self.num_pending.add_metric(key, consumer.num_pending)
                 self.num_ack_pending.add_metric(key, consumer.num_ack_pending)
                 self.num_redelivered.add_metric(key, consumer.num_redelivered)
+                if consumer.num_max_delivered is not None:
+                    self.num_max_delivered.add_metric(key, consumer.num_max_delivered)
                 if consumer.oldest_unacked_age_seconds is not None:
                     self.oldest_unacked.add_metric(key, consumer.oldest_unacked_age_seconds)
 
