@@ -160,6 +160,58 @@ async def test_a_default_naming_another_sequence_is_still_found(pg_database: PgD
     ]
 
 
+SETTINGS = """
+CREATE TABLE public.plans (
+  id int PRIMARY KEY,
+  trial interval NOT NULL DEFAULT interval '30 days',
+  starts date NOT NULL DEFAULT '2024-01-31',
+  launch timestamptz NOT NULL DEFAULT '2024-01-31 10:00:00+00',
+  ratio double precision NOT NULL DEFAULT 0.1,
+  CONSTRAINT plans_trial_check CHECK (trial <= interval '1 year 2 mons')
+);
+"""
+
+SETTINGS_CLAIM: dict[str, Any] = {
+    "schemas": [
+        {
+            "name": "public",
+            "tables": [
+                {
+                    "name": "plans",
+                    "columns": [
+                        {"name": "trial", "default": "'30 days'::interval"},
+                        {"name": "starts", "default": "'2024-01-31'::date"},
+                        {"name": "launch", "default": "'2024-01-31 10:00:00+00'::timestamptz"},
+                        {"name": "ratio", "default": "0.1"},
+                    ],
+                    "checks": [
+                        {
+                            "name": "plans_trial_check",
+                            "expression": "trial <= '1 year 2 mons'::interval",
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
+}
+
+# Settings a reader's role or DSN may carry; each changes how constants are printed.
+ODD_SETTINGS = (
+    "-c IntervalStyle=iso_8601 -c DateStyle=SQL,DMY -c TimeZone=Asia/Tokyo "
+    "-c extra_float_digits=0 -c search_path=nowhere"
+)
+
+
+async def test_no_verdict_depends_on_the_readers_output_settings(pg_database: PgDatabase) -> None:
+    execute(pg_database.dsn, SETTINGS)
+    odd = f"{pg_database.ro_dsn}?options={quote(ODD_SETTINGS)}"
+    assert await brief(odd, **SETTINGS_CLAIM) == []
+    assert await observe(target(odd, **SETTINGS_CLAIM)) == await observe(
+        target(pg_database.ro_dsn, **SETTINGS_CLAIM)
+    )
+
+
 # --------------------------------------------------------------------------- 2. operator classes
 
 OPCLASSES = """

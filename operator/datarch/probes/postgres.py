@@ -188,7 +188,14 @@ WHERE c.relname = %(table)s::text AND n.nspname = ANY(%(schemas)s::text[])
 """.strip()
 
 PIN_SESSION = (
-    "SELECT set_config('statement_timeout', %(timeout)s, true), set_config('search_path', '', true)"
+    "SELECT set_config('statement_timeout', %(timeout)s, true), "
+    "set_config('search_path', '', true), "
+    # Constants in defaults and checks are printed through these: pinned as pg_dump pins
+    # them (and the time zone to UTC), so a reader's own settings never change a text.
+    "set_config('DateStyle', 'ISO, MDY', true), set_config('IntervalStyle', 'postgres', true), "
+    "set_config('TimeZone', 'UTC', true), set_config('extra_float_digits', '3', true), "
+    "set_config('bytea_output', 'hex', true), "
+    "set_config('standard_conforming_strings', 'on', true)"
 )
 
 # The history is then read with the table's schema as the only search_path
@@ -436,9 +443,9 @@ class _Reader:
             async with self.connection.transaction():
                 # An empty search_path (pg_catalog only), as pg_dump reads: every name outside
                 # pg_catalog is rendered schema-qualified, so no verdict depends on the
-                # search_path of the reader's role or DSN.
+                # search_path of the reader's role or DSN; likewise the output styles.
                 await self._run(
-                    "setting the statement timeout and search_path",
+                    "pinning the session's timeout, search_path and output styles",
                     PIN_SESSION,
                     {"timeout": str(_statement_timeout_ms(self.target.timeout))},
                 )
