@@ -368,3 +368,77 @@ def test_other_memory_sizes_are_refused(text: str) -> None:
 )
 def test_memory_sizes_print_in_the_largest_exact_unit(size: int, text: str) -> None:
     assert format_memory(size) == text
+
+
+# Cases the mutation audit (`make mutation`) showed nothing else would fail on: each
+# difference in the other direction, and the edges of what counts as in use.
+@pytest.mark.parametrize(
+    ("claim", "observed", "expected"),
+    [
+        (
+            {"role": "master"},
+            replace(OBSERVED, role="replica"),
+            [Finding("role", DIFFERENT, WARNING, expected="master", observed="replica")],
+        ),
+        (
+            {"maxmemoryPolicy": "volatile-lru"},
+            replace(OBSERVED, maxmemory_policy="allkeys-lru"),
+            [
+                Finding(
+                    "maxmemoryPolicy",
+                    DIFFERENT,
+                    WARNING,
+                    expected="volatile-lru",
+                    observed="allkeys-lru",
+                )
+            ],
+        ),
+        (
+            {"persistence": {"aof": False}},
+            OBSERVED,
+            [Finding("persistence.aof", DIFFERENT, WARNING, expected="off", observed="on")],
+        ),
+        (
+            {"persistence": {"rdb": True}},
+            replace(OBSERVED, save=""),
+            [Finding("persistence.rdb", DIFFERENT, WARNING, expected="on", observed="off")],
+        ),
+        (
+            {"persistence": {"save": "3600"}},
+            OBSERVED,
+            [
+                Finding(
+                    "persistence.save",
+                    DIFFERENT,
+                    WARNING,
+                    expected="3600",
+                    observed="3600 1 300 100",
+                )
+            ],
+        ),
+    ],
+    ids=[
+        "documented master, a replica",
+        "a policy that sorts before the observed one",
+        "AOF documented off, on",
+        "snapshots documented on, off",
+        "save text that is not pairs is compared as text",
+    ],
+)
+def test_differences_are_found_in_either_direction(
+    claim: dict[str, Any], observed: ObservedRedis, expected: list[Outcome]
+) -> None:
+    assert compare_redis(store(claim), observed) == expected
+
+
+def test_a_database_holding_one_key_is_in_use() -> None:
+    observed = replace(OBSERVED, keyspace={0: 120, 5: 1})
+    assert compare_redis(store({"databases": [0]}, strict=True), observed) == [
+        Finding("databases.5", UNEXPECTED, WARNING, observed="1 key")
+    ]
+
+
+def test_a_documented_empty_database_is_missing_not_unexpected_in_strict_mode() -> None:
+    assert compare_redis(store({"databases": [0, 1, 7]}, strict=True), OBSERVED) == [
+        Finding("databases.7", MISSING, WARNING, expected="holds keys", observed="no keys")
+    ]

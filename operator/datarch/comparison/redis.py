@@ -156,7 +156,7 @@ def _databases(store: Store, expected: RedisExpectations, observed: ObservedRedi
                 f"databases.{db}",
                 FindingKind.UNEXPECTED,
                 Severity.WARNING,
-                observed=f"{observed.keyspace[db]} keys",
+                observed=f"{observed.keyspace[db]} key{'' if observed.keyspace[db] == 1 else 's'}",
             )
             for db in sorted(in_use - documented)
         ]
