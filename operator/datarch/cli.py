@@ -41,7 +41,7 @@ def main() -> None:
     "--file",
     "claim_file",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # what cannot be read is a one-line exit 2, not usage
     help="The claim (YAML).",
 )
 @click.option(

@@ -22,11 +22,11 @@ class FaultProxy:
 
     freeze(): every open connection stops relaying (bytes are read and held, nothing
     is forwarded, nothing is closed) and new connections are accepted and held too.
-    black_hole(): new connections are accepted and never answered; open ones go on.
+    black_hole(): open connections are reset, new ones accepted and never answered.
     thaw(): back to relaying; held connections are dropped (a real network drops them).
     """
 
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, port: int = 0) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.frozen = False
         self.holding = False
@@ -34,17 +34,17 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._writers: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server = self._run(self._start())
+        self._server: asyncio.Server = self._run(self._start(port))
         self.port: int = self._server.sockets[0].getsockname()[1]
 
     def _run(self, coroutine: Any) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         return future.result(timeout=10)
 
-    async def _start(self) -> asyncio.Server:
+    async def _start(self, port: int) -> asyncio.Server:
         self._flowing = asyncio.Event()
         self._flowing.set()
-        return await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return await asyncio.start_server(self._accept, "127.0.0.1", port, reuse_address=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
@@ -93,7 +93,9 @@ class FaultProxy:
         self._run(self._flow(False))
 
     def black_hole(self) -> None:
+        """Open connections are reset; every new one is accepted and never answered."""
         self.holding = True
+        self._run(self._reset_all())
 
     def thaw(self) -> None:
         """Relay again; connections held while frozen are reset, as a real outage leaves them."""
