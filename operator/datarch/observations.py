@@ -110,6 +110,8 @@ class ObservedPostgres:
     schemas: tuple[str, ...]
     tables: tuple[PgTableObs, ...]
     extensions: Mapping[str, str]  # name -> installed version
+    # The schemas extensions are installed in (pg_catalog, public, `extensions`...).
+    extension_schemas: tuple[str, ...] = ()
     migrations: PgMigrationHistory | None = None
     queries: int = 0  # catalog queries issued, reported by the benchmark
 

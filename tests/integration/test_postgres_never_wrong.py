@@ -295,6 +295,26 @@ async def test_another_operator_class_or_collation_is_found_with_both_printed_al
     ]
 
 
+async def test_names_from_an_extension_in_its_own_schema_are_read_as_the_app_reads_them(
+    pg_database: PgDatabase,
+) -> None:
+    # As Supabase installs them: extensions in schema `extensions`, on the app's search_path.
+    execute(
+        pg_database.dsn,
+        "CREATE SCHEMA extensions; CREATE EXTENSION pg_trgm SCHEMA extensions;"
+        'CREATE EXTENSION "uuid-ossp" SCHEMA extensions;'
+        "CREATE TABLE public.posts (id uuid PRIMARY KEY DEFAULT extensions.uuid_generate_v4(),"
+        " title text NOT NULL);"
+        "CREATE INDEX posts_title_idx ON public.posts USING gin (title extensions.gin_trgm_ops);",
+    )
+    table = {
+        "name": "posts",
+        "columns": [{"name": "id", "default": "uuid_generate_v4()"}],
+        "indexes": [{"name": "posts_title_idx", "columns": ["title gin_trgm_ops"]}],
+    }
+    assert await brief(pg_database.ro_dsn, schemas=[{"name": "public", "tables": [table]}]) == []
+
+
 # --------------------------------------------------------------------------- 3. Prisma arrays
 
 PRISMA_ARRAYS = """

@@ -251,8 +251,13 @@ class _Table:
         self.strict = comparison.store.strict and comparison.table_in_scope(observed)
         self.constraints = observed.constraints
         self.primary = next((c for c in observed.constraints if c.type == "p"), None)
-        # Where the claim's unqualified names are read: the table's schema, then public.
-        self.schemas: Schemas = (observed.schema, "public")
+        # Where the claim's unqualified names are read: the table's schema, public, and the
+        # schemas extensions live in, which an application puts on its search_path to use them.
+        self.schemas: Schemas = (
+            observed.schema,
+            "public",
+            *comparison.observed.extension_schemas,
+        )
 
     @cached_property
     def column_names(self) -> frozenset[str]:

@@ -66,6 +66,8 @@ SELECT current_database(),
              WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1),
        ARRAY(SELECT extname::text FROM pg_extension ORDER BY 1),
        ARRAY(SELECT extversion FROM pg_extension ORDER BY extname),
+       ARRAY(SELECT DISTINCT n.nspname::text FROM pg_extension e
+             JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY 1),
        ARRAY(SELECT oid FROM pg_opclass ORDER BY oid),
        ARRAY(SELECT CASE WHEN n.nspname = 'pg_catalog' THEN quote_ident(o.opcname)
                          ELSE quote_ident(n.nspname) || '.' || quote_ident(o.opcname) END
@@ -467,7 +469,7 @@ class _Reader:
 
     async def _read_catalog(self) -> ObservedPostgres:
         (
-            (database, version, version_num, schemas, ext_names, ext_versions, *names),
+            (database, version, version_num, schemas, ext_names, ext_versions, ext_schemas, *names),
         ) = await self._run("reading the server version, schemas and extensions", ABOUT)
         # A store the docs say is absent: that it answered is all verification needs.
         absent = self.target.store.absent
@@ -480,6 +482,7 @@ class _Reader:
             schemas=tuple(schemas),
             tables=tables,
             extensions=dict(zip(ext_names, ext_versions, strict=True)),
+            extension_schemas=tuple(ext_schemas),
             migrations=migrations,
             queries=self.queries,
         )
