@@ -100,6 +100,7 @@ class PgMigrationHistory:
     failed: tuple[str, ...] = ()  # failed entries not since resolved
     rolled_back: tuple[str, ...] = ()  # prisma entries marked rolled back (resolved failures)
     dirty: bool = False  # golang-migrate's dirty flag
+    unreadable: Unreadable | None = None  # there, but this role may not read it
 
 
 @dataclass(frozen=True, slots=True)

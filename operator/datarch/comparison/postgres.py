@@ -50,7 +50,7 @@ from datarch.comparison.postgres_normalisation import (
     types_equal,
 )
 from datarch.comparison.scope import in_scope
-from datarch.findings import Finding, FindingKind, Severity
+from datarch.findings import Finding, FindingKind, Outcome, Severity, Unchecked
 from datarch.observations import (
     ObservedPostgres,
     PgColumnObs,
@@ -128,7 +128,7 @@ _DEFAULT_KEYWORDS = frozenset(
 )
 
 
-def compare_postgres(store: Store, observed: ObservedPostgres) -> list[Finding]:
+def compare_postgres(store: Store, observed: ObservedPostgres) -> list[Outcome]:
     """Every finding between the store's postgres expectations and what the probe observed."""
     expected = store.postgres
     if expected is None:
@@ -143,7 +143,7 @@ class _Comparison:
         self.observed = observed
         self.tables = {(t.schema, t.name): t for t in observed.tables}
 
-    def findings(self) -> Iterable[Finding]:
+    def findings(self) -> Iterable[Outcome]:
         expected, observed = self.expected, self.observed
         if expected.database is not None and pg_identifier(expected.database) != observed.database:
             # One cause, one finding: nothing documented can be judged in another database.
@@ -675,8 +675,11 @@ def _enforces_unique(index: PgIndexObs) -> bool:
 # --- migrations -----------------------------------------------------------------
 
 
-def _migrations(expected: PgMigrations, observed: PgMigrationHistory | None) -> Iterable[Finding]:
+def _migrations(expected: PgMigrations, observed: PgMigrationHistory | None) -> Iterable[Outcome]:
     """What `latest` names, per tool, is documented in observations.PgMigrationHistory."""
+    if observed is not None and observed.unreadable is not None:
+        yield Unchecked("migrations", observed.unreadable.reason, observed.unreadable.grant)
+        return
     if observed is None or not observed.found:
         table = observed.table if observed else expected.tool
         yield Finding(

@@ -40,6 +40,7 @@ from datarch.observations import (
     PgIndexObs,
     PgMigrationHistory,
     PgTableObs,
+    Unreadable,
 )
 from datarch.probes.base import ClientPool, Target
 
@@ -183,7 +184,8 @@ WHERE c.relkind IN {_RELKINDS} AND {_IN_SCHEMAS}
 # public, in that order. The catalog names a table in a schema the role may not
 # use (USAGE) too: not readable is not missing.
 HISTORY_TABLE = """
-SELECT n.nspname::text, has_schema_privilege(n.oid, 'USAGE')
+SELECT n.nspname::text, has_schema_privilege(n.oid, 'USAGE'),
+       has_table_privilege(c.oid, 'SELECT'), current_user::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = %(table)s::text AND n.nspname = ANY(%(schemas)s::text[])
   AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
@@ -508,29 +510,39 @@ class _Reader:
         history = HISTORY[migrations.tool]
         schema = pg_identifier(migrations.schema_) if migrations.schema_ else history.schema
         candidates = [schema] if schema else self.documented
-        found: dict[str, bool] = dict(
-            await self._run(
-                f"looking for the {migrations.tool} history",
-                HISTORY_TABLE,
-                {"schemas": candidates, "table": history.table},
-            )
+        rows = await self._run(
+            f"looking for the {migrations.tool} history",
+            HISTORY_TABLE,
+            {"schemas": candidates, "table": history.table},
         )
-        usable = [s for s in candidates if found.get(s)]
-        if not usable:
-            if found:
-                raise AccessDenied(
-                    f"while looking for the {migrations.tool} history on {self.where}: "
-                    f"{history.table} is in schema {', '.join(sorted(found))}, "
-                    "which this role may not use (no USAGE privilege)"
-                )
+        found = {row[0]: row for row in rows}
+        if not found:
             where = ", ".join(f"{s}.{history.table}" for s in candidates)
             return PgMigrationHistory(tool=migrations.tool, table=where, found=False)
-        actual_schema = usable[0]
+        # A readable one first, in the candidates' order; else the first, to say what to grant.
+        ordered = [found[s] for s in candidates if s in found]
+        actual_schema, usage, select, role = next((r for r in ordered if r[1] and r[2]), ordered[0])
+        table = f"{actual_schema}.{history.table}"
+        if not (usage and select):
+            # Not readable is not missing: the history could not be checked, and says why.
+            grant = (
+                f"GRANT USAGE ON SCHEMA {_quoted(actual_schema)} TO {_quoted(role)}"
+                if not usage
+                else f"GRANT SELECT ON {_quoted(actual_schema)}.{_quoted(history.table)} "
+                f"TO {_quoted(role)}"
+            )
+            privilege = "USAGE on its schema" if not usage else "SELECT on it"
+            return PgMigrationHistory(
+                tool=migrations.tool,
+                table=table,
+                found=True,
+                unreadable=Unreadable(f"{table} is there, but this role lacks {privilege}", grant),
+            )
         await self._run(
             f"reading the {migrations.tool} history", SEARCH_PATH, {"schema": actual_schema}
         )
         rows = await self._run(f"reading the {migrations.tool} history", history.query)
-        return _history(migrations.tool, f"{actual_schema}.{history.table}", rows)
+        return _history(migrations.tool, table, rows)
 
 
 # --- assembling -------------------------------------------------------------------
@@ -697,6 +709,11 @@ def _assemble(rows: _CatalogRows) -> tuple[PgTableObs, ...]:
         )
     tables.sort(key=lambda t: (t.schema, t.name))
     return tuple(tables)
+
+
+def _quoted(name: str) -> str:
+    """A name as SQL needs it in a GRANT a person copies."""
+    return name if _PLAIN_NAME.match(name) else '"' + name.replace('"', '""') + '"'
 
 
 def _key(
