@@ -851,7 +851,7 @@ async def test_a_history_table_the_role_may_not_read_is_observed_as_unreadable(
         found=True,
         unreadable=Unreadable(
             "public.alembic_version is there, but this role lacks SELECT on it",
-            f"GRANT SELECT ON public.alembic_version TO {role}",
+            f"SELECT ON public.alembic_version TO {role}",
         ),
     )
 

@@ -526,9 +526,9 @@ class _Reader:
         if not (usage and select):
             # Not readable is not missing: the history could not be checked, and says why.
             grant = (
-                f"GRANT USAGE ON SCHEMA {_quoted(actual_schema)} TO {_quoted(role)}"
+                f"USAGE ON SCHEMA {_quoted(actual_schema)} TO {_quoted(role)}"
                 if not usage
-                else f"GRANT SELECT ON {_quoted(actual_schema)}.{_quoted(history.table)} "
+                else f"SELECT ON {_quoted(actual_schema)}.{_quoted(history.table)} "
                 f"TO {_quoted(role)}"
             )
             privilege = "USAGE on its schema" if not usage else "SELECT on it"
