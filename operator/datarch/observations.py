@@ -75,7 +75,9 @@ class PgTableObs:
     constraints: tuple[PgConstraintObs, ...] = ()
     indexes: tuple[PgIndexObs, ...] = ()
     partition_strategy: str | None = None  # "range" | "list" | "hash"
-    partition_key: tuple[str, ...] = ()  # a column's name, or an expression's text
+    # Each part as pg_get_partkeydef writes it: `created_at`, `"Id"`, `lower(name)`,
+    # `name COLLATE "C" text_pattern_ops`.
+    partition_key: tuple[str, ...] = ()
     partition_of: str | None = None  # "schema.table" of the parent, for a partition
 
 

@@ -489,3 +489,33 @@ async def test_findings_print_mixed_case_names_and_types_in_one_spelling(
             'public."Org"("Id")',
         ),
     ]
+
+
+# --------------------------------------------------------------------------- 2b. partition keys
+
+PARTITIONED = """
+CREATE TABLE public.events (name text NOT NULL, n int NOT NULL)
+  PARTITION BY RANGE (name COLLATE "C" text_pattern_ops, n);
+"""
+
+
+def events_claim(*key: str) -> dict[str, Any]:
+    table = {"name": "events", "partitioning": {"strategy": "range", "key": list(key)}}
+    return {"schemas": [{"name": "public", "tables": [table]}]}
+
+
+async def test_a_partition_keys_collation_and_operator_class_are_compared_when_written(
+    pg_database: PgDatabase,
+) -> None:
+    execute(pg_database.dsn, PARTITIONED)
+    dsn = pg_database.ro_dsn
+    assert await brief(dsn, **events_claim('name COLLATE "C" text_pattern_ops', "n")) == []
+    assert await brief(dsn, **events_claim("name", "n")) == []
+    assert await brief(dsn, **events_claim('name COLLATE "en_US"', "n")) == [
+        (
+            "public.events.partitioning.key",
+            "different",
+            '(name COLLATE "en_US",n)',
+            '(name COLLATE "C" text_pattern_ops,n)',
+        )
+    ]

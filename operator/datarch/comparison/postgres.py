@@ -640,17 +640,29 @@ class _Table:
             yield Finding(
                 f"{path}.strategy", DIFFERENT, PARTITIONING, strategy, observed.partition_strategy
             )
-        if self._expected_key(key) != self._observed_key(observed.partition_key):
+        expected = [split_key_part(part) for part in key]
+        found = [split_key_part(part) for part in observed.partition_key]
+        bodies_equal = self._expected_key(key) == tuple(
+            key_part(part.body, self.column_types, self.schemas) for part in found
+        )
+        if not bodies_equal or not all(
+            (want.opclass is None or (got.opclass and self._same(want.opclass, got.opclass)))
+            and (
+                want.collation is None
+                or collations_equal(want.collation, got.collation, self.schemas)
+            )
+            for want, got in zip(expected, found, strict=False)
+        ):
             yield Finding(
                 f"{path}.key",
                 DIFFERENT,
                 PARTITIONING,
-                _list(key),
-                _list(
-                    quote_identifier(p) if p in self.column_names else p
-                    for p in observed.partition_key
-                ),
+                _list(render_part(p.body, p.collation, p.opclass) for p in expected),
+                _list(observed.partition_key),
             )
+
+    def _same(self, expected: str, observed: str) -> bool:
+        return names_equal(expected, observed, self.schemas)
 
 
 @lru_cache(maxsize=65536)

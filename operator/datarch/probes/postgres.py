@@ -85,7 +85,7 @@ SELECT current_database(),
 RELATIONS = f"""
 SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        pn.nspname::text, p.relname::text,
-       pt.partstrat::text, pt.partattrs::int2[],
+       pt.partstrat::text,
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -691,7 +691,7 @@ def _assemble(rows: _CatalogRows) -> tuple[PgTableObs, ...]:
 
     tables = []
     for row in relations:
-        oid, schema, name, relkind, parent_schema, parent, strategy, part_keys, part_def = row
+        oid, schema, name, relkind, parent_schema, parent, strategy, part_def = row
         tables.append(
             PgTableObs(
                 schema=schema,
@@ -701,9 +701,9 @@ def _assemble(rows: _CatalogRows) -> tuple[PgTableObs, ...]:
                 constraints=tuple(sorted(constraints_of.get(oid, ()), key=lambda c: c.name)),
                 indexes=tuple(sorted(indexes_of.get(oid, ()), key=lambda i: i.name)),
                 partition_strategy=_PARTITION_STRATEGIES.get(strategy) if strategy else None,
-                partition_key=_key(part_keys, _partition_parts(part_def), attnames[oid])
-                if part_def
-                else (),
+                # As pg_get_partkeydef writes each part: a column's COLLATE and operator
+                # class stay with it (the catalog's attribute number alone loses them).
+                partition_key=tuple(_partition_parts(part_def)) if part_def else (),
                 partition_of=f"{parent_schema}.{parent}" if parent else None,
             )
         )
