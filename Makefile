@@ -4,10 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The servers' addresses and credentials, for every recipe that needs them.
 ENV_VARS = eval "$$($(DATARCH_ENV_PYTHON) $(DATARCH_ENV_PY) vars)"
+# The real node's (dev/node.py): DATARCH_NODE_*, never KUBECONFIG.
+NODE_VARS = eval "$$($(DATARCH_ENV_PYTHON) $(DATARCH_NODE_PY) vars)"
 
 include dev/env.mk
 
-.PHONY: venv lint crds test test-unit test-integration test-e2e demo bench mutation clean
+.PHONY: venv lint crds test test-unit test-integration test-e2e test-node demo bench mutation clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,8 +30,9 @@ crds: venv
 	$(BIN)/datarch crd > crds/datarch.io_dataarchitectureclaims.yaml
 	cp crds/datarch.io_dataarchitectureclaims.yaml helm/datarch/crds/
 
-test: venv env lint
-	$(ENV_VARS) && $(BIN)/pytest tests
+# Every tier, the real node's included: `make env-node` builds and starts it (needs root).
+test: venv env env-node lint
+	$(ENV_VARS) && $(NODE_VARS) && $(BIN)/pytest tests
 
 test-unit: venv env
 	$(ENV_VARS) && $(BIN)/pytest tests/unit
@@ -39,6 +42,10 @@ test-integration: venv env
 
 test-e2e: venv env
 	$(ENV_VARS) && $(BIN)/pytest tests/e2e
+
+# The chart on a real single-node cluster (tests/node), alone.
+test-node: venv env env-node
+	$(ENV_VARS) && $(NODE_VARS) && $(BIN)/pytest tests/node
 
 demo: venv env
 	$(ENV_VARS) && $(BIN)/python dev/demo.py

@@ -418,9 +418,13 @@ class GoBinary:
             repr((self.module, self.package, self.ldflags, self.generated)).encode()
         )
         if self.wrapper:
-            for path in sorted((GO_WRAPPERS / self.wrapper).iterdir()):
-                if path.name in ("go.mod", "go.sum") or path.suffix == ".go":
-                    digest.update(path.name.encode() + b"\0" + path.read_bytes())
+            module = GO_WRAPPERS / self.wrapper
+            # The module's own files, and those of the main package when it is a subdirectory.
+            for directory in dict.fromkeys((module, module / self.package)):
+                for path in sorted(directory.iterdir()):
+                    if path.name in ("go.mod", "go.sum") or path.suffix == ".go":
+                        name = str(path.relative_to(module))
+                        digest.update(name.encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()
 
     def path(self, layout: Layout) -> Path:
