@@ -21,6 +21,7 @@ from typing import Any
 
 import kopf
 
+from datarch import outages
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
 from datarch.controller import Runtime
 from datarch.kube import ConfigException
@@ -31,6 +32,7 @@ from datarch.settings import SettingsInvalid, load_settings
 
 async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.enabled = False  # kopf's log lines are not Events: ours mark transitions only
+    settings.networking.error_backoffs = outages.RetryForever()  # an outage never ends the watch
     # Namespaces are exact names and the CRD is installed first: no cluster-wide
     # list/watch of CRDs or namespaces is needed (nor granted by the chart).
     settings.scanning.disabled = True
@@ -82,6 +84,7 @@ def run_operator(
     if settings.log_level != "DEBUG":
         logging.getLogger("kopf").setLevel(logging.WARNING)  # per-object chatter is ours to log
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # every probe and scrape
+        outages.install()  # one line per API-server outage, not one per retry
     kopf.run(
         registry=build_registry(),
         standalone=True,  # one replica; no kopf peering CRDs needed on the cluster

@@ -113,6 +113,18 @@ class FaultProxy:
                 transport.abort()
         self._writers.clear()
 
+    def go_away(self) -> None:
+        """Stop listening and reset every connection: refused, as when the server is gone."""
+        self._run(self._go_away())
+
+    async def _go_away(self) -> None:
+        self._server.close()
+        await self._reset_all()
+
+    def come_back(self) -> None:
+        """Listen again on the same port."""
+        self._server = self._run(self._start(self.port))
+
     def close(self) -> None:
         self.holding = False
         self._run(self._flow(True))
