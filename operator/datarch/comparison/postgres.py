@@ -22,7 +22,6 @@ from datarch.claims import (
     PgColumn,
     PgForeignKey,
     PgIndex,
-    PgMigrations,
     PgTable,
     PostgresExpectations,
     Store,
@@ -36,6 +35,7 @@ from datarch.comparison.postgres_keys import (
     render_part,
     split_key_part,
 )
+from datarch.comparison.postgres_migrations import compare_migrations
 from datarch.comparison.postgres_normalisation import (
     ColumnTypes,
     Schemas,
@@ -50,13 +50,12 @@ from datarch.comparison.postgres_normalisation import (
     types_equal,
 )
 from datarch.comparison.scope import in_scope
-from datarch.findings import Finding, FindingKind, Outcome, Severity, Unchecked
+from datarch.findings import Finding, FindingKind, Outcome, Severity
 from datarch.observations import (
     ObservedPostgres,
     PgColumnObs,
     PgConstraintObs,
     PgIndexObs,
-    PgMigrationHistory,
     PgTableObs,
 )
 
@@ -78,11 +77,6 @@ PARTITIONING = CRITICAL
 EXTENSION_MISSING = CRITICAL
 DATABASE = CRITICAL
 INDEX_UNIQUE_MISSING = CRITICAL  # a documented unique index that does not enforce uniqueness
-MIGRATIONS_MISSING = CRITICAL  # the documented tool's history table is not there
-MIGRATIONS_BROKEN = CRITICAL  # failed or dirty: the next deploy's migrations will not run
-# Behind the documented latest: the code deployed against the docs expects objects the
-# database lacks, the same harm as a missing table, so critical like one.
-MIGRATIONS_BEHIND = CRITICAL
 # Warning: the store works, but not as documented (slower, other defaults, docs stale).
 COLUMN_DEFAULT = WARNING
 COLUMN_IDENTITY = WARNING
@@ -90,8 +84,6 @@ EXPRESSION_TEXT = WARNING  # generated/check/predicate text that could not be sh
 INDEX_MISSING = WARNING
 INDEX_DIFFERENT = WARNING
 NAME_DIFFERENT = WARNING  # the documented object exists under another name
-# Newer migrations than the documented latest: the docs lag behind the database.
-MIGRATIONS_AHEAD = WARNING
 UNDOCUMENTED = WARNING  # strict mode's unexpected objects
 
 # The history tables every supported tool keeps: bookkeeping, never undocumented structure.
@@ -175,7 +167,7 @@ class _Comparison:
         for schema in expected.schemas or ():
             yield from self._schema(pg_identifier(schema.name), schema.tables)
         if expected.migrations is not None:
-            yield from _migrations(expected.migrations, observed.migrations)
+            yield from compare_migrations(expected.migrations, observed.migrations)
 
     def _unchecked(self) -> str:
         """What the claim documents beyond the database, counted: `3 schemas, 12 tables`."""
@@ -682,130 +674,6 @@ def _identity_text(column: PgColumnObs) -> str | None:
 
 def _enforces_unique(index: PgIndexObs) -> bool:
     return index.unique and index.predicate is None
-
-
-# --- migrations -----------------------------------------------------------------
-
-
-def _migrations(expected: PgMigrations, observed: PgMigrationHistory | None) -> Iterable[Outcome]:
-    """What `latest` names, per tool, is documented in observations.PgMigrationHistory."""
-    if observed is not None and observed.unreadable is not None:
-        yield Unchecked("migrations", observed.unreadable.reason, observed.unreadable.grant)
-        return
-    if observed is None or not observed.found:
-        table = observed.table if observed else expected.tool
-        yield Finding(
-            "migrations",
-            MISSING,
-            MIGRATIONS_MISSING,
-            f"{expected.tool} history",
-            message=f"no {expected.tool} history table (looked for {table})",
-        )
-        return
-    if observed.failed:
-        yield Finding(
-            "migrations.failed", DIFFERENT, MIGRATIONS_BROKEN, "none", ", ".join(observed.failed)
-        )
-    if observed.dirty:
-        yield Finding(
-            "migrations.dirty",
-            DIFFERENT,
-            MIGRATIONS_BROKEN,
-            "false",
-            f"true at version {observed.applied[-1] if observed.applied else '?'}",
-        )
-    if expected.latest is not None:
-        yield from _latest(expected.tool, expected.latest, observed)
-
-
-def _latest(tool: str, latest: str, observed: PgMigrationHistory) -> Iterable[Finding]:
-    newest = observed.applied[-1] if observed.applied else None
-    if tool == "alembic":
-        # alembic keeps only the current head(s), unordered: documented latest is one, or not.
-        if latest not in observed.applied:
-            yield Finding(
-                "migrations.latest",
-                DIFFERENT,
-                MIGRATIONS_BEHIND,
-                latest,
-                ", ".join(observed.applied) or None,
-                message=f"{latest} is not the current alembic head "
-                f"({', '.join(observed.applied) or 'none'})",
-            )
-        return
-    position = _position(tool, latest, observed)
-    if position is None:
-        yield Finding(
-            "migrations.latest",
-            MISSING,
-            MIGRATIONS_BEHIND,
-            latest,
-            newest,
-            message=f"{latest} is not applied (latest applied: {newest or 'none'})",
-        )
-    elif position < len(observed.applied) - 1:
-        yield Finding(
-            "migrations.latest",
-            DIFFERENT,
-            MIGRATIONS_AHEAD,
-            latest,
-            newest,
-            message=f"migrations after {latest} are applied (latest applied: {newest})",
-        )
-
-
-def _position(tool: str, latest: str, observed: PgMigrationHistory) -> int | None:
-    """Where the documented latest sits in the applied history, or None when not applied."""
-    applied = observed.applied
-    if tool == "golang-migrate":
-        # One row, the current version; file names start with it (000006_add_x).
-        wanted, current = _leading_number(latest), _leading_number(applied[0]) if applied else None
-        if wanted is None or current is None or current < wanted:
-            return None
-        return 0 if current == wanted else -1
-    if tool == "drizzle" and len(latest) > 5 and latest[:4].isdigit() and latest[4] == "_":
-        # A drizzle tag (0006_x) is its journal index; rows are one per applied entry, in order.
-        index = int(latest[:4])
-        return index if index < len(applied) else None
-    if tool == "flyway":
-        wanted_version = _flyway_version(latest)
-        for position, version in enumerate(applied):
-            if _flyway_version(version) == wanted_version:
-                return position
-    for position, (identifier, aliases) in enumerate(zip(applied, _aliases(observed), strict=True)):
-        if latest == identifier or latest in aliases:
-            return position
-    return None
-
-
-def _aliases(observed: PgMigrationHistory) -> Sequence[tuple[str, ...]]:
-    return (
-        observed.aliases
-        if len(observed.aliases) == len(observed.applied)
-        else [()] * len(observed.applied)
-    )
-
-
-def _leading_number(text: str) -> int | None:
-    digits = ""
-    for char in text:
-        if not char.isdigit():
-            break
-        digits += char
-    return int(digits) if digits else None
-
-
-def _flyway_version(text: str) -> tuple[int, ...] | None:
-    """`2.1`, `2_1`, `V2_1__add.sql` -> (2, 1); flyway compares parts as numbers, 1.0 == 1."""
-    if text[:1] in "Vv" and text[1:2].isdigit():
-        text = text[1:].split("__", 1)[0]
-    parts = text.replace("_", ".").split(".")
-    if not all(p.isdigit() for p in parts):
-        return None
-    numbers = [int(p) for p in parts]
-    while len(numbers) > 1 and numbers[-1] == 0:
-        numbers.pop()
-    return tuple(numbers)
 
 
 # --- text ---------------------------------------------------------------------

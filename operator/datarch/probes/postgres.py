@@ -43,6 +43,7 @@ from datarch.observations import (
     Unreadable,
 )
 from datarch.probes.base import ClientPool, Target
+from datarch.probes.postgres_history import HISTORY, history_of
 
 # Shown in pg_stat_activity and the server log, unless the DSN names its own.
 APPLICATION_NAME = "datarch"
@@ -206,45 +207,6 @@ PIN_SESSION = (
 # entry, set as a parameter, so no claim-given name is ever part of SQL text.
 SEARCH_PATH = "SELECT set_config('search_path', format('%%I', %(schema)s::text), true)"
 
-
-@dataclass(frozen=True, slots=True)
-class HistoryTable:
-    schema: str | None  # None: the claim's schemas, then public
-    table: str
-    query: str
-
-
-HISTORY: dict[str, HistoryTable] = {
-    # created_at is the journal entry's `when` (ms); drizzle keeps no tag.
-    "drizzle": HistoryTable(
-        "drizzle",
-        "__drizzle_migrations",
-        "SELECT created_at::text, hash FROM __drizzle_migrations ORDER BY created_at, id",
-    ),
-    "flyway": HistoryTable(
-        None,
-        "flyway_schema_history",
-        "SELECT version, script, success, type FROM flyway_schema_history ORDER BY installed_rank",
-    ),
-    "golang-migrate": HistoryTable(
-        None, "schema_migrations", "SELECT version::text, dirty FROM schema_migrations"
-    ),
-    "alembic": HistoryTable(
-        None, "alembic_version", "SELECT version_num FROM alembic_version ORDER BY version_num"
-    ),
-    "prisma": HistoryTable(
-        None,
-        "_prisma_migrations",
-        "SELECT migration_name, finished_at IS NOT NULL, rolled_back_at IS NOT NULL "
-        "FROM _prisma_migrations ORDER BY started_at, migration_name",
-    ),
-    "liquibase": HistoryTable(
-        None,
-        "databasechangelog",
-        "SELECT id, author, filename, exectype, tag FROM databasechangelog "
-        "ORDER BY dateexecuted, orderexecuted",
-    ),
-}
 
 _RELKIND_NAMES = {
     "r": "table",
@@ -542,7 +504,7 @@ class _Reader:
             f"reading the {migrations.tool} history", SEARCH_PATH, {"schema": actual_schema}
         )
         rows = await self._run(f"reading the {migrations.tool} history", history.query)
-        return _history(migrations.tool, table, rows)
+        return history_of(migrations.tool, table, rows)
 
 
 # --- assembling -------------------------------------------------------------------
@@ -777,69 +739,3 @@ def split_top_level(text: str) -> list[str]:
             start = position + 1
     parts.append(text[start:].strip())
     return [part for part in parts if part]
-
-
-def _history(tool: str, table: str, rows: Sequence[TupleRow]) -> PgMigrationHistory:
-    applied: list[str] = []
-    aliases: list[tuple[str, ...]] = []
-    failed: list[str] = []
-    rolled_back: list[str] = []
-    dirty = False
-    if tool == "drizzle":
-        for created_at, hash_ in rows:
-            applied.append(created_at)
-            aliases.append((hash_,) if hash_ else ())
-    elif tool == "flyway":
-        versioned = []
-        for version, script, success, kind in rows:
-            if not success:
-                failed.append(version or script)
-            elif version is not None and kind != "SCHEMA":
-                versioned.append((_flyway_order(version), version, script))
-        # Flyway's latest is the highest version, whatever the order (outOfOrder) of applying.
-        for _, version, script in sorted(versioned):
-            applied.append(version)
-            aliases.append((script,))
-    elif tool == "golang-migrate":
-        for version, is_dirty in rows:
-            applied.append(version)
-            aliases.append(())
-            dirty = dirty or bool(is_dirty)
-    elif tool == "alembic":
-        for (revision,) in rows:
-            applied.append(revision)
-            aliases.append(())
-    elif tool == "prisma":
-        for migration, finished, is_rolled_back in rows:
-            if is_rolled_back:
-                rolled_back.append(migration)
-            elif finished:
-                applied.append(migration)
-                aliases.append(())
-            else:
-                failed.append(migration)  # started, never finished: prisma refuses to go on (P3009)
-    elif tool == "liquibase":
-        for changeset, author, filename, exectype, tag in rows:
-            if exectype == "FAILED":
-                failed.append(changeset)
-            elif exectype in ("EXECUTED", "RERAN", "MARK_RAN"):
-                applied.append(changeset)
-                aliases.append(tuple(a for a in (f"{filename}::{changeset}::{author}", tag) if a))
-    return PgMigrationHistory(
-        tool=tool,
-        table=table,
-        found=True,
-        applied=tuple(applied),
-        aliases=tuple(aliases),
-        failed=tuple(failed),
-        rolled_back=tuple(rolled_back),
-        dirty=dirty,
-    )
-
-
-def _flyway_order(version: str) -> tuple[int, ...]:
-    """Flyway compares versions part by part as numbers; `1_2` is `1.2`, `1.0` is `1`."""
-    parts = [int(p) if p.isdigit() else 0 for p in version.replace("_", ".").split(".")]
-    while len(parts) > 1 and parts[-1] == 0:
-        parts.pop()
-    return tuple(parts)
