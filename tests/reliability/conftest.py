@@ -27,7 +27,9 @@ def env(name: str) -> str:
     return value
 
 
-ORDER = ("faults", "unread", "detection", "recovery", "others", "inputs", "leaks", "writes")
+ORDER = (
+    "faults", "unread", "detection", "recovery", "others", "inputs", "outage", "leaks", "writes",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="session")

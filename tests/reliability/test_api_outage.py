@@ -23,29 +23,14 @@ import pytest
 import yaml
 from fault_proxy import FaultProxy
 from kubernetes import client as kube
-from kubernetes.client.exceptions import ApiException
-from private_servers import free_port
+from private_servers import free_port, install_crd
 
 from conftest import env
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
-from datarch.crd import crd
 
 pytestmark = pytest.mark.reliability
 
 OUTAGE = 20.0
-
-
-def _install_crd(api: kube.ApiClient) -> None:
-    extensions: Any = kube.ApiextensionsV1Api(api)
-    body = crd()
-    try:
-        extensions.create_custom_resource_definition(body)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        current = extensions.read_custom_resource_definition(body["metadata"]["name"])
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        extensions.replace_custom_resource_definition(body["metadata"]["name"], body)
 
 
 def _wait(check: Any, what: str, timeout: float) -> Any:
@@ -78,9 +63,10 @@ def test_an_api_server_outage_is_one_line_and_one_when_it_is_back(
     kube_namespace: str,
     proxied_kubeconfig: tuple[Path, FaultProxy],
     tmp_path: Path,
+    figures: dict[str, str],
 ) -> None:
     kubeconfig, proxy = proxied_kubeconfig
-    _install_crd(kube_api)
+    install_crd(kube_api)
     custom: Any = kube.CustomObjectsApi(kube_api)
     custom.create_namespaced_custom_object(
         API_GROUP,
@@ -160,6 +146,9 @@ def test_an_api_server_outage_is_one_line_and_one_when_it_is_back(
     warnings = [line for line in during if re.search(r"WARNING|ERROR|Traceback", line)]
     print(f"during a {OUTAGE:g}s outage: {len(during)} log lines; recovered in {recovered:.1f}s")
     print(text[-4000:])
+    figures["outage"] = (
+        f"API outage {OUTAGE:g}s: {len(during)} log line(s), verified again {recovered:.1f}s after"
+    )
     assert len(during) <= 2, "\n".join(during)
     assert len(warnings) == 1, "\n".join(during)
     assert "API server does not answer" in warnings[0]

@@ -1,10 +1,13 @@
 """Every class of bad input `datarch verify` may be handed, refused before any store is
 touched: exit 2, one line naming the field or the file's problem, no traceback, no
-secret, and fast. The API server's side of the invalid claims is tests/e2e/test_crd.py.
+secret, and fast. Each invalid claim is also sent to the API server (a server-side dry
+run of a create, nothing stored), which must refuse it naming the same field.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -14,11 +17,17 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client as kube
+from kubernetes.client.exceptions import ApiException
+from private_servers import install_crd
+
+from datarch.claims import API_GROUP, API_VERSION, PLURAL
 
 pytestmark = pytest.mark.reliability
 
 CANARY = "canary-bad-input-31f7"
 REFUSED: list[str] = []
+API_REFUSED: list[str] = []
 
 
 def _claim(**spec: Any) -> dict[str, Any]:
@@ -97,10 +106,13 @@ CASES: list[tuple[str, bytes | Callable[[Path], Path], dict[str, str], str]] = [
 )
 def test_bad_input_is_refused_in_one_line_naming_what_is_wrong(
     tmp_path: Path,
+    *,
     content: bytes | Callable[[Path], Path],
     environ: dict[str, str],
     named: str,
     figures: dict[str, str],
+    kube_api: kube.ApiClient,
+    kube_namespace: str,
 ) -> None:
     if isinstance(content, bytes):
         path = tmp_path / "claim.yaml"
@@ -124,5 +136,33 @@ def test_bad_input_is_refused_in_one_line_naming_what_is_wrong(
     if not environ:  # refused before any store: the report is stderr's one line alone
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert took < 10.0
+    if isinstance(content, bytes) and not environ and content.startswith(b"apiVersion"):
+        with contextlib.suppress(UnicodeDecodeError):  # text only: the API server takes JSON
+            document = yaml.safe_load(content.decode("utf-8"))
+            document["metadata"]["namespace"] = kube_namespace
+            _refused_by_the_api_server(kube_api, kube_namespace, document, named)
     REFUSED.append(named)
-    figures["inputs"] = f"{len(REFUSED)}/{len(CASES)} bad inputs refused"
+    figures["inputs"] = (
+        f"{len(REFUSED)}/{len(CASES)} bad inputs refused "
+        f"({len(API_REFUSED)} invalid claims by the API server too)"
+    )
+
+
+def _refused_by_the_api_server(
+    api: kube.ApiClient, namespace: str, document: dict[str, Any], named: str
+) -> None:
+    install_crd(api)
+    custom: Any = kube.CustomObjectsApi(api)
+    with pytest.raises(ApiException) as refused:
+        custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, namespace, PLURAL, document,
+            dry_run="All", field_validation="Strict",
+        )  # fmt: skip
+    assert refused.value.status in (400, 422), refused.value.body
+    body = json.loads(refused.value.body)
+    causes = [
+        f"{c.get('field')}: {c.get('message')}" for c in body.get("details", {}).get("causes", [])
+    ]
+    reported = "\n".join([body["message"], *causes])
+    assert named in reported, reported
+    API_REFUSED.append(named)
