@@ -17,6 +17,7 @@ import asyncio
 import os
 import shutil
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -344,3 +345,11 @@ def tool(name: str) -> str:
             pytrace=False,
         )
     return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The reliability suite's figure line (tests/reliability/reliability_figures.py), if it ran."""
+    figures = sys.modules.get("reliability_figures")
+    line = figures.figure_line() if figures is not None else ""
+    if line:
+        terminalreporter.write_line(line)

@@ -24,6 +24,7 @@ import yaml
 from fault_proxy import FaultProxy
 from kubernetes import client as kube
 from private_servers import free_port, install_crd
+from reliability_figures import FIGURES
 
 from conftest import env
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
@@ -63,7 +64,6 @@ def test_an_api_server_outage_is_one_line_and_one_when_it_is_back(
     kube_namespace: str,
     proxied_kubeconfig: tuple[Path, FaultProxy],
     tmp_path: Path,
-    figures: dict[str, str],
 ) -> None:
     kubeconfig, proxy = proxied_kubeconfig
     install_crd(kube_api)
@@ -146,7 +146,7 @@ def test_an_api_server_outage_is_one_line_and_one_when_it_is_back(
     warnings = [line for line in during if re.search(r"WARNING|ERROR|Traceback", line)]
     print(f"during a {OUTAGE:g}s outage: {len(during)} log lines; recovered in {recovered:.1f}s")
     print(text[-4000:])
-    figures["outage"] = (
+    FIGURES["outage"] = (
         f"API outage {OUTAGE:g}s: {len(during)} log line(s), verified again {recovered:.1f}s after"
     )
     assert len(during) <= 2, "\n".join(during)

@@ -20,6 +20,7 @@ import yaml
 from kubernetes import client as kube
 from kubernetes.client.exceptions import ApiException
 from private_servers import install_crd
+from reliability_figures import FIGURES
 
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
 
@@ -110,7 +111,6 @@ def test_bad_input_is_refused_in_one_line_naming_what_is_wrong(
     content: bytes | Callable[[Path], Path],
     environ: dict[str, str],
     named: str,
-    figures: dict[str, str],
     kube_api: kube.ApiClient,
     kube_namespace: str,
 ) -> None:
@@ -142,7 +142,7 @@ def test_bad_input_is_refused_in_one_line_naming_what_is_wrong(
             document["metadata"]["namespace"] = kube_namespace
             _refused_by_the_api_server(kube_api, kube_namespace, document, named)
     REFUSED.append(named)
-    figures["inputs"] = (
+    FIGURES["inputs"] = (
         f"{len(REFUSED)}/{len(CASES)} bad inputs refused "
         f"({len(API_REFUSED)} invalid claims by the API server too)"
     )

@@ -44,6 +44,7 @@ from private_servers import (
     redis_server,
     remove,
 )
+from reliability_figures import FIGURES
 
 from conftest import env
 from datarch.claims import ClaimSpec
@@ -293,9 +294,7 @@ async def test_a_fault_is_detected_never_read_as_fine_and_recovered_from(
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_no_canary_reached_any_surface_and_nothing_was_written(
-    bench: Bench, figures: dict[str, str]
-) -> None:
+async def test_no_canary_reached_any_surface_and_nothing_was_written(bench: Bench) -> None:
     verdict = bench.passes[-1].verdict
     from datarch.claims import Claim  # noqa: PLC0415
 
@@ -313,14 +312,14 @@ async def test_no_canary_reached_any_surface_and_nothing_was_written(
     survived = sum(r["survived"] for r in RESULTS)
     detections = [r["detection"] for r in RESULTS if r["detection"] is not None]
     recoveries = [r["recovery"] for r in RESULTS if r["recovery"] is not None]
-    figures["faults"] = f"{survived}/{total} faults survived"
-    figures["unread"] = f"{sum(r['unread_fine'] for r in RESULTS)} unread-reported-fine"
+    FIGURES["faults"] = f"{survived}/{total} faults survived"
+    FIGURES["unread"] = f"{sum(r['unread_fine'] for r in RESULTS)} unread-reported-fine"
     if detections and recoveries:
-        figures["detection"] = f"detection max {max(detections):.1f}s"
-        figures["recovery"] = f"recovery max {max(recoveries):.1f}s"
-    figures["others"] = f"{sum(r['others_unchecked'] for r in RESULTS)} other stores unchecked"
-    figures["leaks"] = f"{len(leaks)} leaks"
-    figures["writes"] = f"{len(writes)} writes ({len(statements)} statements logged)"
+        FIGURES["detection"] = f"detection max {max(detections):.1f}s"
+        FIGURES["recovery"] = f"recovery max {max(recoveries):.1f}s"
+    FIGURES["others"] = f"{sum(r['others_unchecked'] for r in RESULTS)} other stores unchecked"
+    FIGURES["leaks"] = f"{len(leaks)} leaks"
+    FIGURES["writes"] = f"{len(writes)} writes ({len(statements)} statements logged)"
 
     assert total == len(KINDS) * len(FAULTS)
     # The search is not vacuous: status and metrics are in it (and every log line).
