@@ -61,11 +61,15 @@ pytestmark = pytest.mark.reliability
 TIMEOUT = 1.0
 INTERVAL = 0.5
 SLACK = 1.0  # two shared, loaded cores
-CANARY = {  # each server's real password: they must never surface anywhere
+CANARY = {  # right passwords, a wrong one and one in a malformed URL: none may surface
     "postgres": "canary-pg-7d1c9e",
     "redis": "canary-redis-4b2a1f",
     "nats": "canary-nats-9e3d5a",
+    "wrong": "canary-wrong-2c8e0b",
+    "malformed": "canary-malformed-6a4f3d",
 }
+# Stores that are never checked, by design: a wrong password and a malformed URL.
+BROKEN = {"wrong": "AccessDenied", "malformed": "InvalidConnection"}
 KINDS = ("postgres", "mongodb", "nats", "redis", "s3")
 FAULTS = ("kill", "black hole", "frozen connection")
 
@@ -122,6 +126,8 @@ def _claim(ports: dict[str, int]) -> ClaimSpec:
                 "secretRef": {"name": "s3"},
             },
         },
+        {"name": "wrong", "kind": "redis", "connection": {"secretRef": {"name": "wrong"}}},
+        {"name": "malformed", "kind": "nats", "connection": {"secretRef": {"name": "bad"}}},
     ]
     return ClaimSpec.model_validate({"interval": "1s", "timeout": "1s", "stores": stores})
 
@@ -135,6 +141,10 @@ def _secrets(ports: dict[str, int]) -> LocalSecrets:
             "DATARCH_SECRET_MONGO_URI": f"mongodb://127.0.0.1:{ports['mongodb']}/",
             "DATARCH_SECRET_NATS_URL": f"nats://reader:{CANARY['nats']}@127.0.0.1:{ports['nats']}",
             "DATARCH_SECRET_REDIS_URL": f"redis://:{CANARY['redis']}@127.0.0.1:{ports['redis']}/0",
+            "DATARCH_SECRET_WRONG_URL": (
+                f"redis://:{CANARY['wrong']}@127.0.0.1:{ports['redis']}/0"
+            ),
+            "DATARCH_SECRET_BAD_URL": f"nats://reader:{CANARY['malformed']}@[127.0.0.1:notaport",
             "DATARCH_SECRET_S3_ACCESSKEY": env("DATARCH_S3_RO_ACCESS_KEY"),
             "DATARCH_SECRET_S3_SECRETKEY": env("DATARCH_S3_RO_SECRET_KEY"),
         }
@@ -270,8 +280,14 @@ async def test_a_fault_is_detected_never_read_as_fine_and_recovered_from(
         store.name
         for run in during
         for store in run.verdict.stores
-        if store.name != kind and not store.checked
+        if store.name != kind and store.name not in BROKEN and not store.checked
     ]
+    broken = {
+        store.name: store.error_reason
+        for run in during
+        for store in run.verdict.stores
+        if store.name in BROKEN
+    }
     RESULTS.append(
         {
             "survived": bool(detected and recovered and not fine and not others),
@@ -289,6 +305,8 @@ async def test_a_fault_is_detected_never_read_as_fine_and_recovered_from(
     )
     assert not fine, f"{kind} {fault}: {len(fine)} pass(es) read it as fine"
     assert not others, f"{kind} {fault}: other stores went unchecked: {others}"
+    if kind != "redis":  # a wrong password is refused by a server that is up
+        assert broken == BROKEN, broken
     assert recovered is not None, f"{kind} {fault}: never recovered"
     assert recovered.ended - cleared <= INTERVAL + TIMEOUT + SLACK + TIMEOUT
 
@@ -324,6 +342,7 @@ async def test_no_canary_reached_any_surface_and_nothing_was_written(bench: Benc
     assert total == len(KINDS) * len(FAULTS)
     # The search is not vacuous: status and metrics are in it (and every log line).
     assert "StoresReachable" in text and "datarch_store_up" in text
+    assert "InvalidConnection" in text and "AccessDenied" in text  # the broken stores' reports
     assert statements, "log_statement=all logged nothing: the audit would pass vacuously"
     assert not leaks, f"canary of {leaks} found"
     assert not writes, writes[:5]
