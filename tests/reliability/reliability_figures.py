@@ -11,7 +11,8 @@ from __future__ import annotations
 
 FIGURES: dict[str, str] = {}
 ORDER = (
-    "faults", "unread", "detection", "recovery", "others", "inputs", "outage", "leaks", "writes",
+    "faults", "unread", "detection", "recovery", "others", "inputs", "outage", "kills", "leaks",
+    "writes",
 )  # fmt: skip
 
 
