@@ -381,15 +381,15 @@ def test_memory_sizes_print_in_the_largest_exact_unit(size: int, text: str) -> N
             [Finding("role", DIFFERENT, WARNING, expected="master", observed="replica")],
         ),
         (
-            {"maxmemoryPolicy": "volatile-lru"},
-            replace(OBSERVED, maxmemory_policy="allkeys-lru"),
+            {"maxmemoryPolicy": "allkeys-lfu"},
+            replace(OBSERVED, maxmemory_policy="volatile-lru"),
             [
                 Finding(
                     "maxmemoryPolicy",
                     DIFFERENT,
                     WARNING,
-                    expected="volatile-lru",
-                    observed="allkeys-lru",
+                    expected="allkeys-lfu",
+                    observed="volatile-lru",
                 )
             ],
         ),
@@ -419,7 +419,7 @@ def test_memory_sizes_print_in_the_largest_exact_unit(size: int, text: str) -> N
     ],
     ids=[
         "documented master, a replica",
-        "a policy that sorts before the observed one",
+        "a documented policy that sorts before the observed one",
         "AOF documented off, on",
         "snapshots documented on, off",
         "save text that is not pairs is compared as text",
