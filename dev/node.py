@@ -128,6 +128,10 @@ class Containerd(NodeServer):
             marker = self.data_dir / "imported" / name.replace("/", "_")
             if marker.exists() and marker.read_text() == content:
                 continue
+            # containerd 1.6's import keeps an existing name where it points: drop it first
+            # (running containers keep their snapshots).
+            if name in self.ctr("images", "ls", "--quiet").split():
+                self.ctr("images", "rm", name)
             self.ctr("images", "import", "--base-name", name.rsplit(":", 1)[0], str(archive))
             write_file(marker, content)
 

@@ -267,7 +267,9 @@ class Images:
             "--pull-never",  # FROM python:3.11-slim is the local stand-in
             "--network",
             "host",
-            "--layers",
+            # No --layers: buildah 1.28's layer cache ignores what a RUN's
+            # --mount=type=bind,from=build brings in, and kept a stale runtime stage
+            # after the source changed. Built only when the inputs changed anyway.
             "-t",
             image,
             "-f",
@@ -279,6 +281,7 @@ class Images:
             argv += ["-v", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
         self.buildah(*argv, ".", cwd=REPO, log=self.log)
         self._push(image, "datarch")
+        self.buildah("rmi", "--prune")  # the image it replaced, now untagged
         return self._done("datarch", recipe)
 
     def _push(self, image: str, name: str) -> None:

@@ -72,6 +72,20 @@ class Cluster:
     def helm(self, *argv: str) -> str:
         return self.run([tool("helm"), "--kubeconfig", self.kubeconfig, *argv])
 
+    def install(self, *argv: str) -> None:
+        """`helm install|upgrade ... --wait`; when the pods never become Ready, the
+        failure shows them and their last log (a crash at start-up, say)."""
+        helm = [tool("helm"), "--kubeconfig", self.kubeconfig, *argv, "--wait", "--timeout", "240s"]
+        done = subprocess.run(helm, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            namespace = argv[argv.index("-n") + 1]
+            pods = self.kubectl("get", "pods", "-n", namespace, check=False)
+            logs = self.kubectl(
+                "logs", "-n", namespace, "--all-containers", "--previous", "--tail=15",
+                "-l", f"app.kubernetes.io/instance={argv[1]}", check=False,
+            )  # fmt: skip
+            pytest.fail(f"helm {argv[0]} failed: {done.stderr.strip()}\n{pods}\n{logs}")
+
     def get(self, *argv: str) -> Any:
         return json.loads(self.kubectl("get", *argv, "-o", "json"))
 
@@ -234,9 +248,7 @@ def release(cluster: Cluster, stores: dict[str, str], seeded: None) -> Iterator[
     namespace, name = f"node-{uuid.uuid4().hex[:8]}", f"datarch-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
     try:
-        cluster.helm(
-            "install", name, str(CHART), "-n", namespace, *LOCAL, "--wait", "--timeout", "240s"
-        )
+        cluster.install("install", name, str(CHART), "-n", namespace, *LOCAL)
         yield namespace, name
     finally:
         cluster.run(
@@ -406,10 +418,7 @@ def test_helm_upgrade_with_a_changed_value_replaces_the_operator(
 ) -> None:
     namespace, name = release
     [before] = operator_pods(cluster, namespace, name)
-    cluster.helm(
-        "upgrade", name, str(CHART), "-n", namespace, *LOCAL,
-        "--set", "logLevel=DEBUG", "--wait", "--timeout", "240s",
-    )  # fmt: skip
+    cluster.install("upgrade", name, str(CHART), "-n", namespace, *LOCAL, "--set", "logLevel=DEBUG")
     pods = eventually(
         lambda: [p for p in operator_pods(cluster, namespace, name) if ready(p)], "a Ready pod"
     )
@@ -451,10 +460,9 @@ def test_the_namespaced_values_verify_a_claim_in_the_watched_namespace_only(
     namespace, name = f"node-{uuid.uuid4().hex[:8]}", f"datarch-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
     try:
-        cluster.helm(
+        cluster.install(
             "install", name, str(CHART), "-n", namespace, *LOCAL,
             "--set", "rbac.namespaced=true", "--set", f"watchNamespaces={{{namespace}}}",
-            "--wait", "--timeout", "240s",
         )  # fmt: skip
         selector = f"app.kubernetes.io/instance={name}"
         assert cluster.get("clusterroles,clusterrolebindings", "-l", selector)["items"] == []
