@@ -414,9 +414,9 @@ def node_ready(layout: Layout) -> bool:
 
 def cmd_up(layout: Layout) -> int:
     host.preflight()
-    layout.env_dir.mkdir(parents=True, exist_ok=True)
     with host.host_lock(layout):
-        host.claim_host(layout, running)
+        host.claim_host(layout, running)  # refused: nothing of this node written yet
+        layout.env_dir.mkdir(parents=True, exist_ok=True)
         build.ensure_packages(layout)
         build.ensure_binaries(layout)
         host.change_host(layout)  # before the image build: buildah writes host paths too
