@@ -18,10 +18,12 @@ import os
 import shutil
 import socket
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import nats
@@ -38,6 +40,8 @@ from nats.js import JetStreamContext
 from psycopg import sql
 from pymongo import MongoClient
 from pymongo.database import Database
+
+from datarch.crd import crd
 
 
 def env(name: str) -> str:
@@ -303,6 +307,35 @@ def delete_namespace(api: kube.ApiClient, name: str) -> None:
         raise
     namespace.spec.finalizers = []
     core.replace_namespace_finalize(name, namespace)
+
+
+def install_crd(
+    api: kube.ApiClient, document: dict[str, Any] | None = None, *, replace: bool = True
+) -> None:
+    """Create a CRD (the one `datarch crd` prints unless `document` is given), bring it up to
+    date when `replace`, and wait until it is Established."""
+    extensions: Any = kube.ApiextensionsV1Api(api)  # Any: dict bodies, model annotations
+    body = dict(document) if document is not None else crd()
+    name = body["metadata"]["name"]
+    try:
+        extensions.create_custom_resource_definition(body)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        if replace:
+            current = extensions.read_custom_resource_definition(name)
+            body["metadata"] = {
+                **body["metadata"],
+                "resourceVersion": current.metadata.resource_version,
+            }
+            extensions.replace_custom_resource_definition(name, body)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        conditions = extensions.read_custom_resource_definition(name).status.conditions or []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"CRD {name} not established within 30s")
 
 
 # --------------------------------------------------------------------------- dead and hung stores

@@ -30,7 +30,15 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import RedisDb, delete_namespace, env, free_port, tool, unique_name
+from conftest import (
+    RedisDb,
+    delete_namespace,
+    env,
+    free_port,
+    install_crd,
+    tool,
+    unique_name,
+)
 
 REPO = Path(__file__).parents[2]
 CHART = REPO / "helm" / "datarch"
@@ -396,33 +404,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) ->
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.25)
-
-
-def install_crd(api: kube.ApiClient, document: dict[str, Any], replace: bool) -> None:
-    """Create the CRD (or bring it up to date when `replace`) and wait until it is Established."""
-    extensions = kube.ApiextensionsV1Api(api)
-    name = document["metadata"]["name"]
-    try:
-        extensions.create_custom_resource_definition(document)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        if replace:
-            current = extensions.read_custom_resource_definition(name)
-            document = {
-                **document,
-                "metadata": {
-                    **document["metadata"],
-                    "resourceVersion": current.metadata.resource_version,
-                },
-            }
-            extensions.replace_custom_resource_definition(name, document)
-
-    def established() -> bool:
-        conditions = extensions.read_custom_resource_definition(name).status.conditions or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-    wait_for(established, f"the CRD {name} to be Established")
 
 
 @pytest.fixture(scope="module")

@@ -38,9 +38,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
-from conftest import free_port
+from conftest import free_port, install_crd
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
-from datarch.crd import crd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -159,24 +158,7 @@ class Operator:
 @pytest.fixture(scope="session")
 def crd_installed(kube_api: kube.ApiClient) -> None:
     """The CRD exactly as `datarch crd` prints it, created or replaced, and established."""
-    extensions: Any = kube.ApiextensionsV1Api(kube_api)  # Any: dict bodies, model annotations
-    body = crd()
-    name = body["metadata"]["name"]
-    try:
-        extensions.create_custom_resource_definition(body)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        current = extensions.read_custom_resource_definition(name)
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        extensions.replace_custom_resource_definition(name, body)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        conditions = extensions.read_custom_resource_definition(name).status.conditions or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-        time.sleep(0.2)
-    pytest.fail(f"CRD {name} not established within 30s")
+    install_crd(kube_api)
 
 
 @pytest.fixture

@@ -19,22 +19,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from kubernetes import client as kube
-from kubernetes.client.exceptions import ApiException
-
-from datarch.crd import crd
+from conftest import free_port
 
 CACHE_BIN = Path.home() / ".cache" / "datarch" / "bin"
 READY_WITHIN = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _binary(name: str, *fallbacks: Path) -> str:
@@ -182,25 +171,3 @@ def postgres_server(password: str) -> PrivateServer:
 def remove(server: PrivateServer) -> None:
     server.stop()
     shutil.rmtree(server.directory, ignore_errors=True)
-
-
-def install_crd(api: Any) -> None:
-    """The CRD exactly as `datarch crd` prints it, on the shared API server (idempotent)."""
-    extensions: Any = kube.ApiextensionsV1Api(api)
-    body = crd()
-    name = body["metadata"]["name"]
-    try:
-        extensions.create_custom_resource_definition(body)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        current = extensions.read_custom_resource_definition(name)
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        extensions.replace_custom_resource_definition(name, body)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        conditions = extensions.read_custom_resource_definition(name).status.conditions or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"CRD {name} not established within 30s")

@@ -23,10 +23,9 @@ import pytest
 import yaml
 from fault_proxy import FaultProxy
 from kubernetes import client as kube
-from private_servers import free_port, install_crd
 from reliability_figures import FIGURES
 
-from conftest import env
+from conftest import env, free_port, install_crd
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
 
 pytestmark = pytest.mark.reliability

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from kubernetes import client as kube
 from kubernetes.client.exceptions import ApiException
-from private_servers import install_crd
 from reliability_figures import FIGURES
 
+from conftest import install_crd
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
 
 pytestmark = pytest.mark.reliability

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client as kube
-from private_servers import free_port, install_crd
 from reliability_figures import FIGURES
 
+from conftest import free_port, install_crd
 from datarch.claims import API_GROUP, API_VERSION, PLURAL
 
 pytestmark = pytest.mark.reliability
